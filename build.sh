@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds and runs tasklet's demo or test suite on Debian/Ubuntu.
+#
+#   ./build.sh demo          build and run examples/message_passing (the kiwi demo)
+#   ./build.sh test          build everything and run the whole test suite (CTest)
+#   ./build.sh test asan     the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   ./build.sh test tsan     the thread tests under ThreadSanitizer
+#   ./build.sh bench         build and run the benchmarks (Release)
+#
+# Missing Debian packages are installed when run as root; otherwise the apt-get line is
+# printed. CXX=clang++ selects the compiler; BUILD_DIR overrides the build directory.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+what=${1:-test}
+variant=${2:-}
+packages=(cmake make g++ pkg-config libglib2.0-dev)
+case "$what" in
+    test) packages+=(catch2) ;;
+    demo|bench) ;;
+    *) echo "usage: $0 demo|test [asan|tsan|release]|bench" >&2; exit 2 ;;
+esac
+[ "${CXX:-}" = clang++ ] && packages+=(clang)
+
+if command -v dpkg-query >/dev/null 2>&1; then
+    missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+        else
+            echo "Missing packages. Install them with:" >&2
+            echo "  sudo apt-get install -y ${missing[*]}" >&2
+            exit 1
+        fi
+    fi
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake_args=(-DCMAKE_BUILD_TYPE=Debug)
+dir=build
+case "$variant" in
+    "") ;;
+    asan) dir=build-asan; cmake_args=(-DCMAKE_BUILD_TYPE=Debug "-DTASKLET_SANITIZE=address,undefined") ;;
+    tsan) dir=build-tsan; cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DTASKLET_SANITIZE=thread) ;;
+    release) dir=build-release; cmake_args=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-O2 -D_GLIBCXX_ASSERTIONS") ;;
+    *) echo "unknown variant: $variant" >&2; exit 2 ;;
+esac
+[ "$what" = demo ] && { dir=build-release; cmake_args=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-O2 -D_GLIBCXX_ASSERTIONS"); }
+[ "$what" = bench ] && { dir=build-bench; cmake_args=(-DCMAKE_BUILD_TYPE=Release -DTASKLET_BUILD_TESTS=OFF); }
+[ -n "${CXX:-}" ] && dir="$dir-$(basename "$CXX")"
+dir=${BUILD_DIR:-$dir}
+
+cmake -S . -B "$dir" "${cmake_args[@]}" >/dev/null
+case "$what" in
+    demo)
+        cmake --build "$dir" --target message_passing -j "$jobs"
+        "$dir/examples/message_passing" ;;
+    test)
+        cmake --build "$dir" -j "$jobs"
+        if [ "$variant" = tsan ]; then
+            ctest --test-dir "$dir" --output-on-failure -R thread
+        else
+            ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+        fi ;;
+    bench)
+        cmake --build "$dir" --target tasklet_bench -j "$jobs"
+        "$dir/bench/tasklet_bench" "${@:2}" ;;
+esac

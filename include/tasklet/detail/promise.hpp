@@ -1,0 +1,339 @@
+// tasklet — internal: the coroutine promise shared by every tasklet, and its awaiters.
+// Do not include directly; include <tasklet/tasklet.hpp>.
+//
+// The coroutine frame is the tasklet: one allocation holds the body's state, the promise
+// (reference count, wait list, event, message queue) and the result. Handles count
+// references; a running or suspended tasklet holds one on itself until it ends.
+#pragma once
+
+#include "../messages.hpp"
+#include "../tasklet_type.hpp"
+#include "../wait.hpp"
+#include "scheduler.hpp"
+
+#include <atomic>
+#include <coroutine>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tasklet::detail {
+
+/// The tasklet whose body runs on this thread right now (null outside tasklets).
+inline thread_local PromiseBase* tls_current = nullptr;
+/// A tasklet that just ended names here the tasklet awaiting it; the resume() loop that ran
+/// the ended one resumes it next. A trampoline rather than symmetric transfer, so a chain of
+/// 100,000 tasklets awaiting each other unwinds in constant stack even where the compiler
+/// does not turn the transfer into a tail call (-O0, sanitizers).
+inline thread_local PromiseBase* tls_handoff = nullptr;
+/// Set by deferred() for the promise it is about to create.
+inline thread_local bool tls_defer_next = false;
+
+struct ActionEntry {
+    const std::string* name;
+    MessageAction action;
+    WaitForMessages* cond;
+};
+
+struct JoinEntry {
+    std::uint64_t id;
+    std::function<void(AnyTasklet)> fn;
+};
+
+/// What only some tasklets need; allocated on first use to keep the frame small.
+struct Extras {
+    std::deque<Message> queue;              // undelivered messages, arrival order
+    bool unfiltered = false;                // queue holds messages not yet filtered
+    std::vector<ActionEntry> actions;       // current message actions, resolved
+    std::optional<Message> event_message;   // the message being delivered
+    std::deque<JoinEntry> joins;            // join callbacks not yet run
+    std::string name;
+    std::unique_ptr<WaitCondition> keepalive; // a WaitForTasklet made by any() that fired
+    std::shared_ptr<void> deferred_fn;      // the callable of deferred(), kept with the frame
+};
+
+/// Base of WaitForTasklet: waits for another tasklet to end.
+class JoinWaiter : public WaitCondition {
+public:
+    ~JoinWaiter() override;
+
+protected:
+    explicit JoinWaiter(AnyTasklet target);
+    void arm() override;
+    void disarm() override;
+    PromiseBase& target() const noexcept;
+
+    AnyTasklet target_;
+
+private:
+    JoinWaiter* jprev_ = nullptr;
+    JoinWaiter* jnext_ = nullptr;
+    bool linked_ = false;
+    friend class PromiseBase;
+};
+
+class PromiseBase {
+public:
+    PromiseBase();
+    ~PromiseBase();
+    PromiseBase(const PromiseBase&) = delete;
+    PromiseBase& operator=(const PromiseBase&) = delete;
+
+    void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void unref() noexcept {
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            destroy_frame(this);
+    }
+    static void destroy_frame(PromiseBase* p) noexcept;
+
+    // ---- life cycle
+    void start_now();
+    void start();
+    void resume() noexcept;
+    bool final_ready() noexcept;
+    void final_suspended() noexcept { unref(); }
+    void unhandled() noexcept;
+    void cancel_here();
+    void cancel();
+    void rethrow_if_failed();
+    bool ended() const noexcept { return state_ == State::zombie; }
+
+    // ---- waiting
+    bool begin_wait(WaitCondition* const* conds, std::size_t n);
+    void after_resume();
+    Event& event() noexcept { return event_; }
+
+    // ---- messages
+    void deliver(Message m);
+    void send(Message m);
+    void post_message(Message m);
+
+    // ---- join callbacks
+    std::uint64_t add_join(std::function<void(AnyTasklet)> cb);
+    bool remove_join(std::uint64_t id);
+
+    Extras& extras() {
+        if (!extras_)
+            extras_ = std::make_unique<Extras>();
+        return *extras_;
+    }
+    std::string describe() const;
+
+    std::atomic<std::uint32_t> refs_{1}; // the handle get_return_object() makes
+    State state_ = State::suspended;
+    bool started_ = false;
+    bool deferred_ = false;
+    bool resume_cancel_ = false;    // resumed by cancel(): the pending co_await throws
+    bool cancel_requested_ = false; // cancel() while running: the next co_await throws
+    bool cancelled_ = false;
+    bool observed_ = false;         // someone saw the exception it ended with
+    bool actions_dirty_ = false;
+    std::uint32_t epoch_ = 0;
+    Scheduler* sched_;
+    std::coroutine_handle<> handle_;
+    WaitCondition* head_ = nullptr; // armed conditions, in wait order
+    WaitCondition* tail_ = nullptr;
+    Event event_;
+    JoinWaiter* waiters_ = nullptr; // WaitForTasklets waiting for this tasklet, FIFO
+    JoinWaiter* waiters_tail_ = nullptr;
+    std::exception_ptr error_;
+    std::unique_ptr<Extras> extras_;
+    PromiseBase* next_dead_ = nullptr; // destroy_frame()'s queue
+
+private:
+    void link_back(WaitCondition* c) noexcept;
+    void unlink(WaitCondition* c) noexcept;
+    void disarm_one(WaitCondition* c) noexcept;
+    void disarm_all() noexcept;
+    bool arm_one(WaitCondition* c);
+    void rebuild_actions();
+    bool take_accepted_message();
+    const ActionEntry* action_for(const std::string& name) const noexcept;
+    void end_without_running() noexcept;
+    void run_joins() noexcept;
+    PromiseBase* notify_waiters(bool allow_handoff) noexcept;
+    void forget(WaitCondition* c) noexcept;
+    friend class tasklet::WaitCondition;
+    friend class JoinWaiter;
+};
+
+/// The awaiter of initial_suspend: starts the body at once unless created by deferred().
+struct InitialAwaiter {
+    PromiseBase* p;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<>) const {
+        // The body runs inside this call, up to its first suspension. `this` lives in the
+        // frame, which the body may end and release: only the local copy is used.
+        PromiseBase* promise = p;
+        if (!promise->deferred_)
+            promise->start_now();
+    }
+    void await_resume() const noexcept {}
+};
+
+/// The awaiter of final_suspend: ends the tasklet and hands over to the tasklet awaiting it.
+struct FinalAwaiter {
+    PromiseBase* p;
+    // True (the frame is freed as the body completes) when nobody holds a handle.
+    bool await_ready() noexcept { return p->final_ready(); }
+    void await_suspend(std::coroutine_handle<>) noexcept {
+        PromiseBase* promise = p; // final_suspended() may free the frame, `this` included
+        promise->final_suspended();
+    }
+    void await_resume() const noexcept {}
+};
+
+template <class T> class PromiseStorage : public PromiseBase {
+public:
+    void return_value(const T& v) { value_.emplace(v); }
+    void return_value(T&& v) { value_.emplace(std::move(v)); }
+    T& value() {
+        rethrow_if_failed();
+        return *value_;
+    }
+
+private:
+    std::optional<T> value_;
+};
+
+template <> class PromiseStorage<void> : public PromiseBase {
+public:
+    void return_void() noexcept {}
+    void value() { rethrow_if_failed(); }
+};
+
+template <class T> class Promise : public PromiseStorage<T> {
+public:
+    Tasklet<T> get_return_object() noexcept;
+    InitialAwaiter initial_suspend() noexcept { return {this}; }
+    FinalAwaiter final_suspend() noexcept { return {this}; }
+    void unhandled_exception() noexcept { this->unhandled(); }
+};
+
+/// Reaches what the public classes keep private.
+struct Access {
+    static PromiseBase* promise(const AnyTasklet& t) noexcept { return t.p_; }
+    template <class T> static Tasklet<T> adopt(PromiseBase* p) noexcept {
+        return Tasklet<T>(p, AnyTasklet::Adopt{});
+    }
+    template <class T> static Tasklet<T> share_as(PromiseBase* p) noexcept {
+        p->ref();
+        return adopt<T>(p);
+    }
+    static AnyTasklet share(PromiseBase* p) noexcept {
+        p->ref();
+        return AnyTasklet(p, AnyTasklet::Adopt{});
+    }
+    static PromiseBase* owner(const WaitCondition& c) noexcept { return c.owner_; }
+    template <class C> static decltype(auto) await_result(C& c, PromiseBase& p) {
+        if constexpr (requires { c.await_result(); })
+            return c.await_result();
+        else
+            return (p.event());
+    }
+    static const std::vector<std::pair<std::string, MessageAction>>&
+    actions(const WaitForMessages& w) noexcept {
+        return w.actions_;
+    }
+    static bool fire_message(WaitCondition& c, Message* m) { return c.fire_impl(m); }
+};
+
+template <class T> Tasklet<T> Promise<T>::get_return_object() noexcept {
+    this->handle_ = std::coroutine_handle<Promise>::from_promise(*this);
+    return Access::adopt<T>(this);
+}
+
+template <class P> PromiseBase& promise_of(std::coroutine_handle<P> h) {
+    static_assert(std::is_base_of_v<PromiseBase, P>,
+                  "tasklet awaitables can only be awaited inside a tasklet body");
+    return h.promise();
+}
+
+/// `co_await cond` on one condition.
+template <class C> class SingleAwaiter {
+public:
+    explicit SingleAwaiter(C& c) noexcept : c_(c) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P> bool await_suspend(std::coroutine_handle<P> h) {
+        p_ = &promise_of(h);
+        WaitCondition* c = &c_;
+        return !p_->begin_wait(&c, 1);
+    }
+    decltype(auto) await_resume() {
+        p_->after_resume();
+        return Access::await_result(c_, *p_);
+    }
+
+private:
+    C& c_;
+    PromiseBase* p_ = nullptr;
+};
+
+/// `co_await any(...)` with N arguments, K of them tasklet handles (waited for by
+/// WaitForTasklets this awaiter owns).
+template <std::size_t N, std::size_t K> class AnyAwaiter {
+public:
+    bool await_ready() const noexcept { return false; }
+    template <class P> bool await_suspend(std::coroutine_handle<P> h) {
+        p_ = &promise_of(h);
+        return !p_->begin_wait(conds_.data(), N);
+    }
+    Event& await_resume() {
+        p_->after_resume();
+        // get_event() must stay valid until the next suspension, after this awaiter is gone.
+        for (auto& w : owned_)
+            if (w && p_->event_.condition() == w.get())
+                p_->extras().keepalive = std::move(w);
+        return p_->event_;
+    }
+
+    void add(WaitCondition& c) noexcept { conds_[n_++] = &c; }
+    void add(const AnyTasklet& t);
+
+private:
+    std::array<WaitCondition*, N> conds_{};
+    std::array<std::unique_ptr<WaitForTasklet<void>>, K> owned_;
+    std::size_t n_ = 0;
+    std::size_t k_ = 0;
+    PromiseBase* p_ = nullptr;
+};
+
+/// `co_await any(span)`.
+class SpanAwaiter {
+public:
+    explicit SpanAwaiter(std::span<WaitCondition* const> conds) noexcept : conds_(conds) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P> bool await_suspend(std::coroutine_handle<P> h) {
+        p_ = &promise_of(h);
+        return !p_->begin_wait(conds_.data(), conds_.size());
+    }
+    Event& await_resume() {
+        p_->after_resume();
+        return p_->event_;
+    }
+
+private:
+    std::span<WaitCondition* const> conds_;
+    PromiseBase* p_ = nullptr;
+};
+
+/// `co_await Message(...)`: delivers synchronously and never suspends.
+class SendAwaiter {
+public:
+    explicit SendAwaiter(Message m) noexcept : m_(std::move(m)) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P> bool await_suspend(std::coroutine_handle<P> h) {
+        promise_of(h).send(std::move(m_));
+        return false;
+    }
+    void await_resume() const noexcept {}
+
+private:
+    Message m_;
+};
+
+} // namespace tasklet::detail

@@ -1,0 +1,769 @@
+// tasklet — internal: definitions of the core runtime (handles, waiting, messages, joins).
+// Do not include directly; include <tasklet/tasklet.hpp>.
+#pragma once
+
+#include "promise.hpp"
+#include "scheduler.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace tasklet {
+
+namespace detail {
+
+inline std::string describe_exception(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (...) {
+        return "unknown exception (not derived from std::exception)";
+    }
+}
+
+inline void log_callback_exception(const char* what_ran) noexcept {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        g_log(log_domain, G_LOG_LEVEL_CRITICAL, "exception in %s: %s", what_ran, e.what());
+    } catch (...) {
+        g_log(log_domain, G_LOG_LEVEL_CRITICAL, "unknown exception in %s", what_ran);
+    }
+}
+
+inline std::atomic<std::uint64_t> next_join_id{1};
+
+// ---- PromiseBase: life cycle -------------------------------------------------------------
+
+inline PromiseBase::PromiseBase()
+    : deferred_(std::exchange(tls_defer_next, false)), sched_(Scheduler::for_thread_default()) {}
+
+inline PromiseBase::~PromiseBase() {
+    if (error_ && !observed_ && !cancelled_) {
+        std::string what = describe_exception(error_);
+        g_log(log_domain, G_LOG_LEVEL_CRITICAL,
+              "%s ended with an exception that nobody observed: %s", describe().c_str(),
+              what.c_str());
+    }
+    extras_.reset();
+    sched_->unref();
+}
+
+// Frees a frame whose last reference went away. A frame owns handles of other tasklets (its
+// parameters, its locals' results), so freeing one may free another: a thread-local queue
+// turns that cascade into a loop, so a chain of 100,000 tasklets frees in constant stack.
+inline void PromiseBase::destroy_frame(PromiseBase* p) noexcept {
+    static thread_local PromiseBase* queue = nullptr;
+    static thread_local bool active = false;
+    if (active) {
+        p->next_dead_ = queue;
+        queue = p;
+        return;
+    }
+    active = true;
+    p->handle_.destroy();
+    while (queue) {
+        PromiseBase* next = std::exchange(queue, queue->next_dead_);
+        next->handle_.destroy();
+    }
+    active = false;
+}
+
+inline std::string PromiseBase::describe() const {
+    if (extras_ && !extras_->name.empty())
+        return "tasklet '" + extras_->name + "'";
+    char buf[48];
+    g_snprintf(buf, sizeof buf, "tasklet %p", static_cast<const void*>(this));
+    return buf;
+}
+
+inline void PromiseBase::start_now() {
+    started_ = true;
+    ref(); // the tasklet keeps itself alive until it ends
+    resume();
+}
+
+inline void PromiseBase::start() {
+    if (started_ || ended())
+        throw std::logic_error("tasklet: start(): the tasklet was already started");
+    start_now();
+}
+
+inline void PromiseBase::resume() noexcept {
+    PromiseBase* prev = tls_current;
+    PromiseBase* p = this;
+    do {
+        tls_current = p;
+        p->state_ = State::running;
+        p->handle_.resume(); // `p` may be freed from here on
+        p = std::exchange(tls_handoff, nullptr);
+    } while (p);
+    tls_current = prev;
+}
+
+inline void PromiseBase::unhandled() noexcept {
+    error_ = std::current_exception();
+    try {
+        throw;
+    } catch (const Cancelled&) {
+        cancelled_ = true;
+    } catch (...) {
+    }
+}
+
+inline bool PromiseBase::final_ready() noexcept {
+    state_ = State::zombie;
+    disarm_all();
+    event_ = Event{};
+    if (extras_) {
+        extras_->queue.clear();
+        extras_->actions.clear();
+        extras_->event_message.reset();
+        extras_->keepalive.reset();
+    }
+    // Join callbacks and waiters run as if from the main loop, not inside this tasklet.
+    tls_current = nullptr;
+    run_joins();
+    tls_handoff = notify_waiters(true);
+    if (!tls_handoff && refs_.load(std::memory_order_acquire) == 1) {
+        refs_.store(0, std::memory_order_relaxed);
+        return true; // nobody holds a handle: the frame is freed as the body completes
+    }
+    return false;
+}
+
+inline void PromiseBase::end_without_running() noexcept {
+    state_ = State::zombie;
+    cancelled_ = true;
+    error_ = std::make_exception_ptr(Cancelled());
+    run_joins();
+    notify_waiters(false);
+}
+
+inline void PromiseBase::cancel_here() {
+    switch (state_) {
+    case State::zombie:
+        return;
+    case State::suspended:
+        if (!started_) {
+            AnyTasklet keep = Access::share(this);
+            end_without_running();
+            return;
+        }
+        resume_cancel_ = true;
+        resume();
+        return;
+    case State::running:
+    case State::msgsend:
+        cancel_requested_ = true;
+        return;
+    }
+}
+
+inline void PromiseBase::cancel() {
+    if (sched_->on_home_thread()) {
+        cancel_here();
+        return;
+    }
+    sched_->post([t = Access::share(this)] { Access::promise(t)->cancel_here(); });
+}
+
+inline void PromiseBase::rethrow_if_failed() {
+    if (error_) {
+        observed_ = true;
+        std::rethrow_exception(error_);
+    }
+}
+
+// ---- PromiseBase: waiting ----------------------------------------------------------------
+
+inline void PromiseBase::link_back(WaitCondition* c) noexcept {
+    c->next_ = nullptr;
+    c->prev_ = tail_;
+    (tail_ ? tail_->next_ : head_) = c;
+    tail_ = c;
+}
+
+inline void PromiseBase::unlink(WaitCondition* c) noexcept {
+    (c->prev_ ? c->prev_->next_ : head_) = c->next_;
+    (c->next_ ? c->next_->prev_ : tail_) = c->prev_;
+    c->prev_ = c->next_ = nullptr;
+}
+
+inline void PromiseBase::disarm_one(WaitCondition* c) noexcept {
+    try {
+        c->disarm();
+    } catch (...) {
+        log_callback_exception("WaitCondition::disarm()");
+    }
+    unlink(c);
+    c->owner_ = nullptr;
+    c->armed_ = c->pending_ = c->triggered_ = false;
+    if (c->is_messages_)
+        actions_dirty_ = true;
+}
+
+inline void PromiseBase::disarm_all() noexcept {
+    while (head_)
+        disarm_one(head_);
+}
+
+// A condition being destroyed: it has stopped its own watching already.
+inline void PromiseBase::forget(WaitCondition* c) noexcept {
+    unlink(c);
+    if (event_.cond_ == c)
+        event_.cond_ = nullptr;
+    if (c->is_messages_)
+        actions_dirty_ = true;
+}
+
+inline bool PromiseBase::arm_one(WaitCondition* c) {
+    c->owner_ = this;
+    c->armed_ = true;
+    c->pending_ = false;
+    link_back(c);
+    if (c->is_messages_)
+        actions_dirty_ = true;
+    try {
+        c->arm(); // may fire() at once: the event is then pending
+    } catch (...) {
+        unlink(c);
+        c->owner_ = nullptr;
+        c->armed_ = c->pending_ = false;
+        throw;
+    }
+    return true;
+}
+
+// Starts a wait on `conds` (in wait order). Conditions of the previous wait that are part of
+// this one stay armed; the others are disarmed. Returns true when an event is already there
+// (a pending fire, or a queued message now accepted): the co_await completes at once.
+inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) {
+    if (n == 0)
+        throw std::invalid_argument("tasklet: any() needs at least one condition");
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!conds[i])
+            throw std::invalid_argument("tasklet: any(): null condition");
+        if (conds[i]->owner_ && conds[i]->owner_ != this)
+            throw std::logic_error("tasklet: the condition is armed by another tasklet");
+    }
+    if (cancel_requested_) {
+        cancel_requested_ = false;
+        throw Cancelled();
+    }
+    event_ = Event{};
+    if (extras_) {
+        extras_->event_message.reset();
+        extras_->keepalive.reset();
+    }
+    ++epoch_;
+    for (std::size_t i = 0; i < n; ++i)
+        conds[i]->epoch_ = epoch_;
+    for (WaitCondition* c = head_; c;) {
+        WaitCondition* next = c->next_;
+        c->triggered_ = false;
+        if (c->epoch_ != epoch_)
+            disarm_one(c);
+        c = next;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        WaitCondition* c = conds[i];
+        if (c->armed_) {
+            unlink(c); // keep the list in wait order: "the later one wins" for messages
+            link_back(c);
+        } else {
+            arm_one(c);
+        }
+    }
+    bool messages_changed = actions_dirty_ || (extras_ && extras_->unfiltered);
+    if (messages_changed)
+        rebuild_actions();
+    for (std::size_t i = 0; i < n; ++i) {
+        WaitCondition* c = conds[i];
+        if (c->pending_) {
+            c->pending_ = false;
+            c->triggered_ = true;
+            event_.cond_ = c;
+            return true;
+        }
+    }
+    if (messages_changed && take_accepted_message())
+        return true;
+    state_ = State::suspended;
+    return false;
+}
+
+inline void PromiseBase::after_resume() {
+    if (resume_cancel_) {
+        resume_cancel_ = false;
+        event_ = Event{};
+        throw Cancelled();
+    }
+}
+
+// ---- PromiseBase: messages ---------------------------------------------------------------
+
+inline const ActionEntry* PromiseBase::action_for(const std::string& name) const noexcept {
+    if (!extras_)
+        return nullptr;
+    for (const ActionEntry& e : extras_->actions)
+        if (*e.name == name)
+            return &e;
+    return nullptr;
+}
+
+// Resolves the current actions from the armed WaitForMessages (later in the wait wins) and
+// filters the queue against them once: discarded and unknown names are dropped.
+inline void PromiseBase::rebuild_actions() {
+    Extras& x = extras();
+    x.actions.clear();
+    for (WaitCondition* c = head_; c; c = c->next_) {
+        if (!c->is_messages_)
+            continue;
+        auto* w = static_cast<WaitForMessages*>(c);
+        for (const auto& [name, action] : Access::actions(*w)) {
+            ActionEntry* found = nullptr;
+            for (ActionEntry& e : x.actions)
+                if (*e.name == name)
+                    found = &e;
+            if (found)
+                *found = ActionEntry{&name, action, w};
+            else
+                x.actions.push_back(ActionEntry{&name, action, w});
+        }
+    }
+    actions_dirty_ = false;
+    for (auto it = x.queue.begin(); it != x.queue.end();) {
+        const ActionEntry* e = action_for(it->name);
+        if (e && e->action != MessageAction::discard) {
+            ++it;
+            continue;
+        }
+        if (!e)
+            g_log(log_domain, G_LOG_LEVEL_DEBUG,
+                  "%s: message '%s' dropped: no wait accepts or defers it", describe().c_str(),
+                  it->name.c_str());
+        it = x.queue.erase(it);
+    }
+    x.unfiltered = false;
+}
+
+inline bool PromiseBase::take_accepted_message() {
+    Extras& x = *extras_;
+    for (auto it = x.queue.begin(); it != x.queue.end(); ++it) {
+        const ActionEntry* e = action_for(it->name);
+        if (e && e->action == MessageAction::accept) {
+            x.event_message.emplace(std::move(*it));
+            x.queue.erase(it);
+            WaitCondition* c = e->cond;
+            c->triggered_ = true;
+            event_.cond_ = c;
+            event_.msg_ = &*x.event_message;
+            return true;
+        }
+    }
+    return false;
+}
+
+inline void PromiseBase::deliver(Message m) {
+    if (ended()) {
+        g_log(log_domain, G_LOG_LEVEL_DEBUG, "%s: message '%s' dropped: the tasklet has ended",
+              describe().c_str(), m.name.c_str());
+        return;
+    }
+    Extras& x = extras();
+    if (state_ != State::suspended || !started_) {
+        // Running, sending, or not started yet: filtered at its next wait.
+        x.queue.push_back(std::move(m));
+        x.unfiltered = true;
+        return;
+    }
+    if (actions_dirty_)
+        rebuild_actions();
+    const ActionEntry* e = action_for(m.name);
+    if (!e) {
+        g_log(log_domain, G_LOG_LEVEL_DEBUG,
+              "%s: message '%s' dropped: no wait accepts or defers it", describe().c_str(),
+              m.name.c_str());
+        return;
+    }
+    switch (e->action) {
+    case MessageAction::discard:
+        return;
+    case MessageAction::defer:
+        x.queue.push_back(std::move(m));
+        return;
+    case MessageAction::accept:
+        x.event_message.emplace(std::move(m));
+        Access::fire_message(*e->cond, &*x.event_message);
+        return;
+    }
+}
+
+inline void PromiseBase::post_message(Message m) {
+    if (sched_->on_home_thread()) {
+        deliver(std::move(m));
+        return;
+    }
+    sched_->post([m = std::move(m)]() mutable {
+        PromiseBase* dest = Access::promise(m.dest);
+        dest->deliver(std::move(m));
+    });
+}
+
+inline void PromiseBase::send(Message m) {
+    if (!m.dest)
+        throw std::invalid_argument("tasklet: co_await Message(...): the message has no dest");
+    m.sender = Access::share(this);
+    AnyTasklet dest = m.dest; // keeps the destination alive through the delivery
+    state_ = State::msgsend;
+    try {
+        Access::promise(dest)->post_message(std::move(m));
+    } catch (...) {
+        state_ = State::running;
+        throw;
+    }
+    state_ = State::running;
+    if (cancel_requested_) {
+        cancel_requested_ = false;
+        throw Cancelled();
+    }
+}
+
+// ---- PromiseBase: join -------------------------------------------------------------------
+
+inline std::uint64_t PromiseBase::add_join(std::function<void(AnyTasklet)> cb) {
+    std::uint64_t id = next_join_id.fetch_add(1, std::memory_order_relaxed);
+    extras().joins.push_back(JoinEntry{id, std::move(cb)});
+    if (ended())
+        sched_->defer([t = Access::share(this)] { Access::promise(t)->run_joins(); });
+    return id;
+}
+
+inline bool PromiseBase::remove_join(std::uint64_t id) {
+    if (!extras_)
+        return false;
+    auto& joins = extras_->joins;
+    for (auto it = joins.begin(); it != joins.end(); ++it) {
+        if (it->id == id) {
+            joins.erase(it);
+            return true;
+        }
+    }
+    return false;
+}
+
+inline void PromiseBase::run_joins() noexcept {
+    while (extras_ && !extras_->joins.empty()) {
+        JoinEntry e = std::move(extras_->joins.front());
+        extras_->joins.pop_front();
+        try {
+            e.fn(Access::share(this));
+        } catch (...) {
+            log_callback_exception("a join callback");
+        }
+    }
+}
+
+// Wakes every WaitForTasklet waiting for this (ended) tasklet, in the order they started
+// waiting. With allow_handoff, the last one's owner is not resumed here but returned, for
+// the resume() loop to run right after this tasklet's frame has suspended.
+inline PromiseBase* PromiseBase::notify_waiters(bool allow_handoff) noexcept {
+    while (JoinWaiter* w = waiters_) {
+        waiters_ = w->jnext_;
+        (waiters_ ? waiters_->jprev_ : waiters_tail_) = nullptr;
+        w->jnext_ = nullptr;
+        w->linked_ = false;
+        PromiseBase* o = w->owner_;
+        if (allow_handoff && !waiters_ && o && o->state_ == State::suspended) {
+            w->triggered_ = true;
+            o->event_ = Event{};
+            o->event_.cond_ = w;
+            o->state_ = State::running;
+            return o;
+        }
+        static_cast<WaitCondition*>(w)->fire();
+    }
+    return nullptr;
+}
+
+// ---- JoinWaiter --------------------------------------------------------------------------
+
+inline JoinWaiter::JoinWaiter(AnyTasklet target) : target_(std::move(target)) {
+    if (!target_)
+        throw std::invalid_argument("tasklet: WaitForTasklet: empty tasklet handle");
+}
+
+inline JoinWaiter::~JoinWaiter() {
+    if (armed())
+        disarm();
+}
+
+inline PromiseBase& JoinWaiter::target() const noexcept { return *Access::promise(target_); }
+
+inline void JoinWaiter::arm() {
+    PromiseBase& t = target();
+    if (&t == Access::owner(*this))
+        throw std::logic_error("tasklet: a tasklet cannot wait for itself");
+    if (t.ended()) {
+        fire(); // the owner is running: the event is pending and completes the wait at once
+        return;
+    }
+    jprev_ = t.waiters_tail_;
+    jnext_ = nullptr;
+    (t.waiters_tail_ ? t.waiters_tail_->jnext_ : t.waiters_) = this;
+    t.waiters_tail_ = this;
+    linked_ = true;
+}
+
+inline void JoinWaiter::disarm() {
+    if (!linked_)
+        return;
+    PromiseBase& t = target();
+    (jprev_ ? jprev_->jnext_ : t.waiters_) = jnext_;
+    (jnext_ ? jnext_->jprev_ : t.waiters_tail_) = jprev_;
+    jprev_ = jnext_ = nullptr;
+    linked_ = false;
+}
+
+// ---- LaneCondition -----------------------------------------------------------------------
+
+inline void LaneCondition::queue_idle() {
+    Access::owner(*this)->sched_->lane(priority_).push_idle(this);
+}
+
+inline void LaneCondition::queue_timer(gint64 deadline) {
+    deadline_ = deadline;
+    Access::owner(*this)->sched_->lane(priority_).push_timer(this);
+}
+
+} // namespace detail
+
+// ---- AnyTasklet --------------------------------------------------------------------------
+
+inline AnyTasklet::AnyTasklet(const AnyTasklet& o) noexcept : p_(o.p_) {
+    if (p_)
+        p_->ref();
+}
+
+inline AnyTasklet::~AnyTasklet() {
+    if (p_)
+        p_->unref();
+}
+
+inline detail::PromiseBase& AnyTasklet::promise() const {
+    if (!p_)
+        throw std::logic_error("tasklet: operation on an empty tasklet handle");
+    return *p_;
+}
+
+inline State AnyTasklet::state() const { return promise().state_; }
+inline bool AnyTasklet::done() const { return promise().ended(); }
+inline void AnyTasklet::start() const { promise().start(); }
+inline bool AnyTasklet::cancelled() const { return promise().cancelled_; }
+inline void AnyTasklet::cancel() const { promise().cancel(); }
+inline GMainContext* AnyTasklet::context() const { return promise().sched_->context(); }
+inline void AnyTasklet::set_name(std::string name) const { promise().extras().name = std::move(name); }
+
+inline std::string AnyTasklet::name() const {
+    detail::PromiseBase& p = promise();
+    return p.extras_ ? p.extras_->name : std::string();
+}
+
+inline void AnyTasklet::send_message(Message m) const {
+    detail::PromiseBase& p = promise();
+    if (!m.dest)
+        m.dest = *this;
+    else if (m.dest != *this)
+        throw std::invalid_argument("tasklet: send_message(): the message's dest is another tasklet");
+    p.post_message(std::move(m));
+}
+
+inline JoinId AnyTasklet::add_join_callback(std::function<void(AnyTasklet)> cb) const {
+    if (!cb)
+        throw std::invalid_argument("tasklet: add_join_callback(): empty callback");
+    return JoinId(promise().add_join(std::move(cb)));
+}
+
+inline bool AnyTasklet::remove_join_callback(JoinId id) const {
+    return promise().remove_join(id.value_);
+}
+
+template <class T> std::add_lvalue_reference_t<T> Tasklet<T>::return_value() const {
+    detail::PromiseBase& p = promise();
+    if (!p.ended())
+        throw std::logic_error("tasklet: return_value(): the tasklet has not ended");
+    if constexpr (std::is_void_v<T>)
+        p.rethrow_if_failed();
+    else
+        return static_cast<detail::Promise<T>&>(p).value();
+}
+
+// ---- WaitCondition -----------------------------------------------------------------------
+
+inline WaitCondition::~WaitCondition() {
+    if (destroyed_)
+        *destroyed_ = true;
+    if (owner_)
+        owner_->forget(this);
+}
+
+inline AnyTasklet WaitCondition::owner() const {
+    return owner_ ? detail::Access::share(owner_) : AnyTasklet();
+}
+
+inline GMainContext* WaitCondition::context() const {
+    return owner_ ? owner_->sched_->context() : nullptr;
+}
+
+inline bool WaitCondition::fire() { return fire_impl(nullptr); }
+
+inline bool WaitCondition::fire_impl(Message* message) {
+    detail::PromiseBase* p = owner_;
+    if (!p)
+        return false;
+    if (p->state_ != State::suspended) {
+        pending_ = true; // delivered by the owner's next wait on this condition
+        return true;
+    }
+    // The owner may destroy this condition while it runs (a temporary condition, or the
+    // tasklet ends): the destructor reports it through this flag on our stack.
+    bool destroyed = false;
+    bool* outer = std::exchange(destroyed_, &destroyed);
+    triggered_ = true;
+    p->event_ = Event{};
+    p->event_.cond_ = this;
+    p->event_.msg_ = message;
+    p->resume();
+    if (destroyed) {
+        if (outer)
+            *outer = true;
+        return false;
+    }
+    destroyed_ = outer;
+    return armed_;
+}
+
+inline Event& get_event() {
+    detail::PromiseBase* p = detail::tls_current;
+    if (!p)
+        throw std::logic_error("tasklet: get_event() called outside a tasklet");
+    return p->event_;
+}
+
+template <class C>
+    requires detail::is_condition_v<C>
+detail::SingleAwaiter<std::remove_reference_t<C>> operator co_await(C&& c) noexcept {
+    return detail::SingleAwaiter<std::remove_reference_t<C>>(c);
+}
+
+template <class... Cs>
+    requires((detail::is_condition_v<Cs> || detail::is_handle_v<Cs>) && ...)
+auto any(Cs&&... cs) {
+    static_assert(sizeof...(Cs) > 0, "tasklet::any() needs at least one condition");
+    constexpr std::size_t handles = (std::size_t{detail::is_handle_v<Cs>} + ... + 0);
+    detail::AnyAwaiter<sizeof...(Cs), handles> a;
+    (a.add(cs), ...);
+    return a;
+}
+
+inline detail::SpanAwaiter any(std::span<WaitCondition* const> cs) { return detail::SpanAwaiter(cs); }
+
+// ---- Messages ----------------------------------------------------------------------------
+
+inline WaitForMessages::WaitForMessages(NameList accept, NameList defer, NameList discard) {
+    is_messages_ = true;
+    auto add = [this](const NameList& names, MessageAction action) {
+        for (const std::string& n : names.names()) {
+            if (n.empty())
+                throw std::invalid_argument("tasklet: WaitForMessages: empty message name");
+            for (const auto& entry : actions_)
+                if (entry.first == n)
+                    throw std::invalid_argument("tasklet: WaitForMessages: message name '" + n +
+                                                "' is listed twice");
+            actions_.emplace_back(n, action);
+        }
+    };
+    add(accept, MessageAction::accept);
+    add(defer, MessageAction::defer);
+    add(discard, MessageAction::discard);
+}
+
+inline WaitForMessages::~WaitForMessages() {
+    if (armed())
+        disarm();
+}
+
+inline void WaitForMessages::arm() {}   // the owner resolves its actions when the wait begins
+inline void WaitForMessages::disarm() {}
+
+inline const MessageAction* WaitForMessages::action_for(std::string_view name) const noexcept {
+    for (const auto& [n, action] : actions_)
+        if (n == name)
+            return &action;
+    return nullptr;
+}
+
+inline Message WaitForMessages::await_result() {
+    Message* m = detail::Access::owner(*this)->event().message();
+    return *m;
+}
+
+inline detail::SendAwaiter operator co_await(Message m) { return detail::SendAwaiter(std::move(m)); }
+
+// ---- free functions ----------------------------------------------------------------------
+
+template <class F, class... Args> auto deferred(F f, Args... args) {
+    using R = std::invoke_result_t<F&, Args&&...>;
+    static_assert(std::is_base_of_v<AnyTasklet, R>,
+                  "tasklet::deferred(f, args...): f(args...) must return a Tasklet<T>");
+    // The callable lives as long as the tasklet: a lambda body reads its captures through
+    // a pointer to it, long after deferred() returned.
+    auto fn = std::make_shared<F>(std::move(f));
+    detail::tls_defer_next = true;
+    R t;
+    try {
+        t = std::invoke(*fn, std::move(args)...);
+    } catch (...) {
+        detail::tls_defer_next = false;
+        throw;
+    }
+    bool consumed = !detail::tls_defer_next;
+    detail::tls_defer_next = false;
+    detail::PromiseBase* p = detail::Access::promise(t);
+    if (!consumed || !p || !p->deferred_ || p->started_)
+        throw std::logic_error("tasklet::deferred(f, args...): f must be a tasklet body (a "
+                               "coroutine returning Tasklet<T>)");
+    p->extras().deferred_fn = std::move(fn);
+    return t;
+}
+
+template <class T> T run_until_complete(Tasklet<T> t) {
+    if (detail::tls_current)
+        throw std::logic_error("tasklet: run_until_complete() called from inside a tasklet");
+    detail::PromiseBase* p = detail::Access::promise(t);
+    if (!p)
+        throw std::logic_error("tasklet: run_until_complete(): empty tasklet handle");
+    if (!p->started_ && !p->ended())
+        p->start();
+    GMainContext* ctx = t.context();
+    if (!g_main_context_acquire(ctx))
+        throw std::logic_error(
+            "tasklet: run_until_complete(): the tasklet's context is owned by another thread");
+    struct Release {
+        GMainContext* ctx;
+        ~Release() { g_main_context_release(ctx); }
+    } release{ctx};
+    while (!p->ended())
+        g_main_context_iteration(ctx, TRUE);
+    if constexpr (std::is_void_v<T>)
+        t.return_value();
+    else
+        return std::move(t.return_value());
+}
+
+} // namespace tasklet
+
+#include "../join.hpp"

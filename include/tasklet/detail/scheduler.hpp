@@ -1,0 +1,499 @@
+// tasklet — internal: the per-GMainContext scheduler.
+// Do not include directly; include <tasklet/tasklet.hpp>.
+//
+// One Scheduler per GMainContext, shared by every tasklet created there. It attaches one
+// long-lived GSource ("lane") per priority in use; a lane owns a binary heap of armed
+// timeouts and a list of armed idles, so a pending timeout costs nothing per main-loop
+// iteration and a resumption allocates nothing. The default-priority lane also carries the
+// queue of work handed over from other threads (send_message/cancel) and of callbacks
+// deferred to the next iteration (join callbacks of ended tasklets).
+//
+// Lifetimes: a lane's state lives in its GSource's allocation and is freed by GLib's
+// finalize, so GLib's own reference during prepare/check/dispatch keeps it valid even if the
+// Scheduler goes away meanwhile. The Scheduler is reference counted by the tasklets bound to
+// it (and by a per-thread cache); it holds a reference on its GMainContext.
+#pragma once
+
+#include "../wait.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace tasklet::detail {
+
+/// Testing hook: when set, the scheduler's notion of "now" (µs, monotonic scale).
+struct ClockHook {
+    gint64 (*now)(void*) = nullptr;
+    void* data = nullptr;
+};
+inline ClockHook clock_hook;
+
+inline gint64 monotonic_now() noexcept {
+    return clock_hook.now ? clock_hook.now(clock_hook.data) : g_get_monotonic_time();
+}
+
+class Lane;
+class LaneCondition;
+
+/// Intrusive doubly linked list of lane conditions (idle list, or a dispatch batch).
+struct LaneList {
+    LaneCondition* head = nullptr;
+    LaneCondition* tail = nullptr;
+    bool empty() const noexcept { return head == nullptr; }
+    void push_back(LaneCondition* c) noexcept;
+    void remove(LaneCondition* c) noexcept;
+    LaneCondition* pop_front() noexcept;
+    void take_all(LaneList& from) noexcept;
+};
+
+/// Base of the conditions the scheduler serves itself (WaitForTimeout, WaitForIdle).
+class LaneCondition : public WaitCondition {
+protected:
+    explicit LaneCondition(int priority) noexcept : priority_(priority) {}
+    ~LaneCondition() override = default;
+
+    /// Queue on the lane's idle list (fires once per main-loop iteration while armed).
+    void queue_idle();
+    /// Queue on the lane's timer heap for `deadline` (µs, monotonic).
+    void queue_timer(gint64 deadline);
+    /// Take it off whatever lane queue holds it. Safe at any time.
+    void unqueue() noexcept;
+    bool queued() const noexcept { return list_ != nullptr || heap_index_ != npos; }
+    /// Called by the lane after fire() returned true and nothing re-queued it meanwhile.
+    virtual void requeue(gint64 now) = 0;
+
+    int priority_;
+    gint64 deadline_ = 0;
+
+private:
+    static constexpr std::size_t npos = std::numeric_limits<std::size_t>::max();
+    Lane* lane_ = nullptr;
+    LaneCondition* lprev_ = nullptr;
+    LaneCondition* lnext_ = nullptr;
+    LaneList* list_ = nullptr;
+    std::size_t heap_index_ = npos;
+    friend class Lane;
+    friend struct LaneList;
+};
+
+/// One GSource of a scheduler, at one priority.
+class Lane {
+public:
+    static Lane* create(GMainContext* ctx, int priority);
+    /// Detaches the source and drops the scheduler's reference; the Lane itself is freed by
+    /// GLib's finalize once GLib no longer uses the source.
+    void detach() noexcept;
+    int priority() const noexcept { return priority_; }
+
+    void push_idle(LaneCondition* c) noexcept;
+    void push_timer(LaneCondition* c);
+    void remove(LaneCondition* c) noexcept;
+
+    void post(std::function<void()> fn); // any thread
+    void defer(std::function<void()> fn); // owner thread, next dispatch
+
+private:
+    struct Source {
+        GSource base;
+        Lane* lane;
+    };
+    explicit Lane(int priority) noexcept : priority_(priority) {}
+
+    static Lane& of(GSource* s) noexcept { return *reinterpret_cast<Source*>(s)->lane; }
+    static gboolean prepare(GSource* s, gint* timeout) noexcept;
+    static gboolean check(GSource* s) noexcept;
+    static gboolean dispatch(GSource* s, GSourceFunc, gpointer) noexcept;
+    static void finalize(GSource* s) noexcept;
+    static GSourceFuncs* funcs() noexcept;
+
+    bool has_immediate() const noexcept {
+        return !idles_.empty() || !local_.empty() || inbox_flag_.load(std::memory_order_acquire);
+    }
+    gint64 now(GSource* s) const noexcept {
+        return clock_hook.now ? clock_hook.now(clock_hook.data) : g_source_get_time(s);
+    }
+    void run_handed_over() noexcept;
+    void run_batch(gint64 now) noexcept;
+
+    void heap_up(std::size_t i) noexcept;
+    void heap_down(std::size_t i) noexcept;
+    void heap_set(std::size_t i, LaneCondition* c) noexcept {
+        heap_[i] = c;
+        c->heap_index_ = i;
+    }
+
+    int priority_;
+    GSource* source_ = nullptr;
+    LaneList idles_;
+    std::vector<LaneCondition*> heap_;
+    std::vector<std::function<void()>> local_;
+    std::mutex inbox_mutex_;
+    std::vector<std::function<void()>> inbox_;
+    std::atomic<bool> inbox_flag_{false};
+};
+
+/// The tasklet runtime of one GMainContext.
+class Scheduler {
+public:
+    /// The scheduler of the calling thread's thread-default context (new reference).
+    static Scheduler* for_thread_default();
+
+    void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void unref() noexcept;
+    GMainContext* context() const noexcept { return ctx_; }
+    Lane& lane(int priority);
+    /// True on the thread that created the scheduler: the only one that runs its tasklets.
+    bool on_home_thread() const noexcept { return std::this_thread::get_id() == home_; }
+    /// Runs `fn` on the home thread from the main loop. Any thread; wakes the context.
+    void post(std::function<void()> fn) { default_lane_->post(std::move(fn)); }
+    /// Runs `fn` at the next iteration of the main loop. Home thread only.
+    void defer(std::function<void()> fn) { default_lane_->defer(std::move(fn)); }
+
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+    ~Scheduler();
+
+private:
+    explicit Scheduler(GMainContext* ctx);
+    static Scheduler* acquire(GMainContext* ctx);
+    bool try_ref() noexcept;
+
+    struct Registry {
+        std::mutex mutex;
+        std::unordered_map<GMainContext*, Scheduler*> map;
+    };
+    static Registry& registry() {
+        static Registry r;
+        return r;
+    }
+    struct Cache {
+        GMainContext* ctx = nullptr;
+        Scheduler* sched = nullptr;
+        ~Cache() {
+            if (sched)
+                sched->unref();
+        }
+    };
+
+    std::atomic<std::uint32_t> refs_{1};
+    GMainContext* ctx_;
+    std::thread::id home_;
+    Lane* default_lane_ = nullptr;
+    Lane* idle_lane_ = nullptr;
+    std::vector<Lane*> lanes_;
+};
+
+// ---- LaneList ---------------------------------------------------------------------------
+
+inline void LaneList::push_back(LaneCondition* c) noexcept {
+    c->list_ = this;
+    c->lnext_ = nullptr;
+    c->lprev_ = tail;
+    if (tail)
+        tail->lnext_ = c;
+    else
+        head = c;
+    tail = c;
+}
+
+inline void LaneList::remove(LaneCondition* c) noexcept {
+    (c->lprev_ ? c->lprev_->lnext_ : head) = c->lnext_;
+    (c->lnext_ ? c->lnext_->lprev_ : tail) = c->lprev_;
+    c->lprev_ = c->lnext_ = nullptr;
+    c->list_ = nullptr;
+}
+
+inline LaneCondition* LaneList::pop_front() noexcept {
+    LaneCondition* c = head;
+    if (c)
+        remove(c);
+    return c;
+}
+
+inline void LaneList::take_all(LaneList& from) noexcept {
+    for (LaneCondition* c = from.head; c; c = c->lnext_)
+        c->list_ = this;
+    if (from.empty())
+        return;
+    if (tail) {
+        tail->lnext_ = from.head;
+        from.head->lprev_ = tail;
+    } else {
+        head = from.head;
+    }
+    tail = from.tail;
+    from.head = from.tail = nullptr;
+}
+
+// ---- Lane -------------------------------------------------------------------------------
+
+inline GSourceFuncs* Lane::funcs() noexcept {
+    static GSourceFuncs f = {&Lane::prepare, &Lane::check, &Lane::dispatch, &Lane::finalize,
+                             nullptr, nullptr};
+    return &f;
+}
+
+inline Lane* Lane::create(GMainContext* ctx, int priority) {
+    auto lane = std::unique_ptr<Lane>(new Lane(priority));
+    GSource* s = g_source_new(funcs(), sizeof(Source));
+    reinterpret_cast<Source*>(s)->lane = lane.get();
+    lane->source_ = s;
+    g_source_set_priority(s, priority);
+    // A tasklet may run a nested main loop; the lane must keep serving the others meanwhile.
+    g_source_set_can_recurse(s, TRUE);
+    g_source_set_static_name(s, "tasklet scheduler");
+    g_source_attach(s, ctx);
+    return lane.release(); // owned by the source from now on; freed in finalize()
+}
+
+inline void Lane::detach() noexcept {
+    GSource* s = std::exchange(source_, nullptr);
+    g_source_destroy(s);
+    g_source_unref(s);
+}
+
+inline void Lane::finalize(GSource* s) noexcept {
+    std::unique_ptr<Lane> owned(&of(s));
+}
+
+inline void Lane::push_idle(LaneCondition* c) noexcept {
+    c->lane_ = this;
+    idles_.push_back(c);
+}
+
+inline void Lane::push_timer(LaneCondition* c) {
+    c->lane_ = this;
+    heap_.push_back(c);
+    c->heap_index_ = heap_.size() - 1;
+    heap_up(c->heap_index_);
+}
+
+inline void Lane::remove(LaneCondition* c) noexcept {
+    if (c->list_) {
+        c->list_->remove(c);
+    } else if (c->heap_index_ != LaneCondition::npos) {
+        std::size_t i = c->heap_index_;
+        c->heap_index_ = LaneCondition::npos;
+        LaneCondition* last = heap_.back();
+        heap_.pop_back();
+        if (last != c) {
+            heap_set(i, last);
+            heap_up(i);
+            heap_down(last->heap_index_);
+        }
+    }
+}
+
+inline void Lane::heap_up(std::size_t i) noexcept {
+    LaneCondition* c = heap_[i];
+    while (i > 0) {
+        std::size_t parent = (i - 1) / 2;
+        if (heap_[parent]->deadline_ <= c->deadline_)
+            break;
+        heap_set(i, heap_[parent]);
+        i = parent;
+    }
+    heap_set(i, c);
+}
+
+inline void Lane::heap_down(std::size_t i) noexcept {
+    LaneCondition* c = heap_[i];
+    const std::size_t n = heap_.size();
+    for (;;) {
+        std::size_t child = 2 * i + 1;
+        if (child >= n)
+            break;
+        if (child + 1 < n && heap_[child + 1]->deadline_ < heap_[child]->deadline_)
+            ++child;
+        if (c->deadline_ <= heap_[child]->deadline_)
+            break;
+        heap_set(i, heap_[child]);
+        i = child;
+    }
+    heap_set(i, c);
+}
+
+inline void Lane::post(std::function<void()> fn) {
+    {
+        std::lock_guard lock(inbox_mutex_);
+        inbox_.push_back(std::move(fn));
+    }
+    inbox_flag_.store(true, std::memory_order_release);
+    g_main_context_wakeup(g_source_get_context(source_));
+}
+
+inline void Lane::defer(std::function<void()> fn) { local_.push_back(std::move(fn)); }
+
+inline gboolean Lane::prepare(GSource* s, gint* timeout) noexcept {
+    Lane& l = of(s);
+    *timeout = -1;
+    if (l.has_immediate()) {
+        *timeout = 0;
+        return TRUE;
+    }
+    if (l.heap_.empty())
+        return FALSE;
+    gint64 now = l.now(s);
+    gint64 due = l.heap_.front()->deadline_;
+    if (due <= now) {
+        *timeout = 0;
+        return TRUE;
+    }
+    if (!clock_hook.now) // under a virtual clock only advancing it makes a timer due
+        *timeout = static_cast<gint>(std::min<gint64>((due - now + 999) / 1000, G_MAXINT));
+    return FALSE;
+}
+
+inline gboolean Lane::check(GSource* s) noexcept {
+    Lane& l = of(s);
+    return l.has_immediate() || (!l.heap_.empty() && l.heap_.front()->deadline_ <= l.now(s));
+}
+
+inline void Lane::run_handed_over() noexcept {
+    auto run = [](std::vector<std::function<void()>>& work) {
+        for (auto& fn : work) {
+            try {
+                fn();
+            } catch (const std::exception& e) {
+                g_log(log_domain, G_LOG_LEVEL_CRITICAL, "exception in a deferred call: %s",
+                      e.what());
+            } catch (...) {
+                g_log(log_domain, G_LOG_LEVEL_CRITICAL, "unknown exception in a deferred call");
+            }
+        }
+    };
+    if (inbox_flag_.load(std::memory_order_acquire)) {
+        std::vector<std::function<void()>> work;
+        {
+            std::lock_guard lock(inbox_mutex_);
+            work.swap(inbox_);
+            inbox_flag_.store(false, std::memory_order_relaxed);
+        }
+        run(work);
+    }
+    if (!local_.empty()) {
+        std::vector<std::function<void()>> work;
+        work.swap(local_);
+        run(work);
+    }
+}
+
+inline gboolean Lane::dispatch(GSource* s, GSourceFunc, gpointer) noexcept {
+    Lane& l = of(s);
+    l.run_handed_over();
+    l.run_batch(l.now(s));
+    return G_SOURCE_CONTINUE;
+}
+
+// Fires every timer that is due and every idle queued when the dispatch began, once each.
+// The batch lives on this stack frame: a condition disarmed or destroyed meanwhile takes
+// itself out of it, and one that fires and stays armed is re-queued for a later iteration.
+inline void Lane::run_batch(gint64 now) noexcept {
+    LaneList batch;
+    while (!heap_.empty() && heap_.front()->deadline_ <= now) {
+        LaneCondition* c = heap_.front();
+        remove(c);
+        batch.push_back(c);
+    }
+    batch.take_all(idles_);
+    while (LaneCondition* c = batch.pop_front()) {
+        if (c->fire() && !c->queued())
+            c->requeue(now);
+    }
+}
+
+// ---- LaneCondition ----------------------------------------------------------------------
+
+inline void LaneCondition::unqueue() noexcept {
+    if (lane_)
+        lane_->remove(this);
+}
+
+// ---- Scheduler --------------------------------------------------------------------------
+
+inline Scheduler::Scheduler(GMainContext* ctx)
+    : ctx_(g_main_context_ref(ctx)), home_(std::this_thread::get_id()) {
+    default_lane_ = Lane::create(ctx_, G_PRIORITY_DEFAULT);
+    lanes_.push_back(default_lane_);
+}
+
+inline Scheduler::~Scheduler() {
+    for (Lane* l : lanes_)
+        l->detach();
+    g_main_context_unref(ctx_);
+}
+
+inline Lane& Scheduler::lane(int priority) {
+    if (priority == G_PRIORITY_DEFAULT)
+        return *default_lane_;
+    if (priority == G_PRIORITY_DEFAULT_IDLE && idle_lane_)
+        return *idle_lane_;
+    for (Lane* l : lanes_)
+        if (l->priority() == priority)
+            return *l;
+    Lane* l = Lane::create(ctx_, priority);
+    lanes_.push_back(l);
+    if (priority == G_PRIORITY_DEFAULT_IDLE)
+        idle_lane_ = l;
+    return *l;
+}
+
+inline bool Scheduler::try_ref() noexcept {
+    std::uint32_t n = refs_.load(std::memory_order_relaxed);
+    while (n != 0)
+        if (refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed))
+            return true;
+    return false;
+}
+
+inline void Scheduler::unref() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1)
+        return;
+    {
+        Registry& r = registry();
+        std::lock_guard lock(r.mutex);
+        auto it = r.map.find(ctx_);
+        if (it != r.map.end() && it->second == this)
+            r.map.erase(it);
+    }
+    std::unique_ptr<Scheduler> dying(this);
+}
+
+inline Scheduler* Scheduler::acquire(GMainContext* ctx) {
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.map.find(ctx);
+    if (it != r.map.end() && it->second->try_ref())
+        return it->second;
+    auto fresh = std::unique_ptr<Scheduler>(new Scheduler(ctx));
+    r.map[ctx] = fresh.get();
+    return fresh.release();
+}
+
+inline Scheduler* Scheduler::for_thread_default() {
+    // The per-thread cache keeps the thread's last scheduler alive, so creating tasklets in a
+    // loop does not take the registry lock, nor build and tear down lanes, every time.
+    static thread_local Cache cache;
+    GMainContext* ctx = g_main_context_get_thread_default();
+    if (!ctx)
+        ctx = g_main_context_default();
+    if (cache.ctx != ctx) {
+        Scheduler* s = acquire(ctx);
+        if (cache.sched)
+            cache.sched->unref();
+        cache.sched = s;
+        cache.ctx = ctx;
+    }
+    cache.sched->ref();
+    return cache.sched;
+}
+
+} // namespace tasklet::detail

@@ -1,0 +1,31 @@
+// tasklet — WaitForIdle: wait for the main loop to become idle (kiwi's WaitForIdle).
+#pragma once
+
+#include "tasklet_type.hpp"
+
+namespace tasklet {
+
+/// Fires when no source of higher priority is ready, like a GLib idle source at `priority`.
+/// Awaited again (kept armed) it fires once per main-loop iteration. `co_await` yields void.
+class WaitForIdle : public detail::LaneCondition {
+public:
+    explicit WaitForIdle(int priority = G_PRIORITY_DEFAULT_IDLE) noexcept
+        : LaneCondition(priority) {}
+    ~WaitForIdle() override {
+        if (armed())
+            disarm();
+    }
+
+    int priority() const noexcept { return priority_; }
+
+protected:
+    void arm() override { queue_idle(); }
+    void disarm() override { unqueue(); }
+
+private:
+    void requeue(gint64) override { queue_idle(); }
+    void await_result() const noexcept {}
+    friend struct detail::Access;
+};
+
+} // namespace tasklet

@@ -1,0 +1,94 @@
+// tasklet — WaitForTasklet<T>: wait for a tasklet to end (kiwi's WaitForTasklet).
+#pragma once
+
+#include "tasklet_type.hpp"
+
+#include <type_traits>
+#include <utility>
+
+namespace tasklet {
+
+/// Waits until a tasklet ends; `co_await` yields `T&` (its return value) or rethrows the
+/// exception it ended with. If the tasklet has already ended, the wait completes at once.
+/// Waiting for oneself is std::logic_error; an empty handle is std::invalid_argument.
+template <class T> class WaitForTasklet : public detail::JoinWaiter {
+public:
+    explicit WaitForTasklet(Tasklet<T> t) : JoinWaiter(std::move(t)) {}
+
+    /// The tasklet's return value (kiwi's `.retval`); rethrows; std::logic_error before it
+    /// ended.
+    T& retval() { return tasklet().return_value(); }
+    /// The tasklet waited for.
+    Tasklet<T> tasklet() const { return detail::Access::share_as<T>(&target()); }
+
+private:
+    T& await_result() { return retval(); }
+    friend struct detail::Access;
+};
+
+/// WaitForTasklet for a tasklet of any result type: yields nothing but rethrows.
+template <> class WaitForTasklet<void> : public detail::JoinWaiter {
+public:
+    explicit WaitForTasklet(AnyTasklet t) : JoinWaiter(std::move(t)) {}
+
+    /// Rethrows the exception the tasklet ended with; std::logic_error before it ended.
+    void retval() {
+        detail::PromiseBase& p = target();
+        if (!p.ended())
+            throw std::logic_error("tasklet: WaitForTasklet::retval(): the tasklet has not ended");
+        p.rethrow_if_failed();
+    }
+    /// The tasklet waited for.
+    Tasklet<void> tasklet() const { return detail::Access::share_as<void>(&target()); }
+
+private:
+    void await_result() { retval(); }
+    friend struct detail::Access;
+};
+
+namespace detail {
+
+/// `co_await t` on a tasklet handle.
+template <class T, bool Rvalue> class JoinAwaiter {
+public:
+    using result_type =
+        std::conditional_t<std::is_void_v<T>, void, std::conditional_t<Rvalue, T&&, T&>>;
+
+    explicit JoinAwaiter(const Tasklet<T>& t) : w_(t) {}
+    bool await_ready() const noexcept { return false; }
+    template <class P> bool await_suspend(std::coroutine_handle<P> h) {
+        p_ = &promise_of(h);
+        WaitCondition* c = &w_;
+        return !p_->begin_wait(&c, 1);
+    }
+    result_type await_resume() {
+        p_->after_resume();
+        if constexpr (std::is_void_v<T>)
+            w_.retval();
+        else if constexpr (Rvalue)
+            return std::move(w_.retval());
+        else
+            return w_.retval();
+    }
+
+private:
+    WaitForTasklet<T> w_;
+    PromiseBase* p_ = nullptr;
+};
+
+template <std::size_t N, std::size_t K> void AnyAwaiter<N, K>::add(const AnyTasklet& t) {
+    owned_[k_] = std::make_unique<WaitForTasklet<void>>(t);
+    conds_[n_++] = owned_[k_++].get();
+}
+
+} // namespace detail
+
+template <class T> detail::JoinAwaiter<T, false> Tasklet<T>::operator co_await() const& {
+    return detail::JoinAwaiter<T, false>(*this);
+}
+
+template <class T> detail::JoinAwaiter<T, true> Tasklet<T>::operator co_await() && {
+    return detail::JoinAwaiter<T, true>(*this);
+}
+
+} // namespace tasklet

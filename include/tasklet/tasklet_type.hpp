@@ -1,0 +1,130 @@
+// tasklet — Tasklet<T>, AnyTasklet, State, deferred(), run(), run_until_complete().
+#pragma once
+
+#include "detail/fwd.hpp"
+
+#include <coroutine>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace tasklet {
+
+/// A handle to a tasklet whose result type is erased.
+///
+/// Cheap to copy (one atomic increment), compared by identity, hashable. A tasklet keeps
+/// itself alive until it ends, so dropping every handle never stops it; after it ends its
+/// result lives as long as a handle does. Operations are for the thread that runs the
+/// tasklet's main context, except send_message() and cancel() (any thread).
+class AnyTasklet {
+public:
+    /// An empty handle (`operator bool` is false).
+    AnyTasklet() noexcept = default;
+    AnyTasklet(const AnyTasklet& o) noexcept;
+    AnyTasklet(AnyTasklet&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    AnyTasklet& operator=(AnyTasklet o) noexcept {
+        std::swap(p_, o.p_);
+        return *this;
+    }
+    ~AnyTasklet();
+
+    /// running, suspended (waiting or not started), msgsend, or zombie (ended).
+    State state() const;
+    /// `state() == State::zombie`.
+    bool done() const;
+    /// Starts a tasklet made by deferred(); std::logic_error if it was already started.
+    void start() const;
+    /// Queues `m` for this tasklet and delivers it per its message actions. `m.dest` is set
+    /// to this tasklet if empty (std::invalid_argument if it names another). Any thread:
+    /// from another thread the message is handed to the tasklet's context.
+    void send_message(Message m) const;
+    /// Calls `cb` once when the tasklet ends; if it has already ended, `cb` runs from the
+    /// main loop soon after. Never lost unless removed.
+    JoinId add_join_callback(std::function<void(AnyTasklet)> cb) const;
+    /// False if the callback already ran or was removed.
+    bool remove_join_callback(JoinId id) const;
+    /// Asks the tasklet to stop (see README, "Stopping a tasklet"). Any thread.
+    void cancel() const;
+    /// True if it ended because of cancellation.
+    bool cancelled() const;
+    /// The GMainContext the tasklet belongs to (borrowed).
+    GMainContext* context() const;
+    /// An optional name, used in log lines.
+    void set_name(std::string name) const;
+    std::string name() const;
+
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    friend bool operator==(const AnyTasklet& a, const AnyTasklet& b) noexcept {
+        return a.p_ == b.p_;
+    }
+
+protected:
+    struct Adopt {};
+    AnyTasklet(detail::PromiseBase* p, Adopt) noexcept : p_(p) {}
+    detail::PromiseBase& promise() const;
+
+    detail::PromiseBase* p_ = nullptr;
+    friend struct detail::Access;
+    friend struct std::hash<AnyTasklet>;
+};
+
+namespace detail {
+template <class T, bool Rvalue> class JoinAwaiter;
+}
+
+/// A handle to a tasklet returning `T` (void or an object type).
+///
+/// A function returning `Tasklet<T>` whose body uses `co_await`/`co_return` is a tasklet
+/// body; calling it starts the tasklet at once, up to its first suspension.
+template <class T> class Tasklet : public AnyTasklet {
+    static_assert(std::is_void_v<T> || (std::is_object_v<T> && !std::is_array_v<T>),
+                  "Tasklet<T>: T must be void or an object type");
+
+public:
+    using promise_type = detail::Promise<T>;
+    using value_type = T;
+
+    Tasklet() noexcept = default;
+
+    /// The value it returned; rethrows the exception it ended with; std::logic_error if it
+    /// has not ended.
+    std::add_lvalue_reference_t<T> return_value() const;
+
+    /// `co_await t`: waits until it ends and yields `T&` (rvalue handle: `T&&`); rethrows.
+    detail::JoinAwaiter<T, false> operator co_await() const&;
+    detail::JoinAwaiter<T, true> operator co_await() &&;
+
+private:
+    Tasklet(detail::PromiseBase* p, Adopt a) noexcept : AnyTasklet(p, a) {}
+    friend class detail::Promise<T>;
+    friend struct detail::Access;
+};
+
+/// Kiwi's `run`: returns `t`.
+template <class T> Tasklet<T> run(Tasklet<T> t) { return t; }
+
+/// Creates the tasklet `f(args...)` without starting it; start it with start(). `f` and
+/// `args` are kept alive with the tasklet (take parameters by value in the body).
+template <class F, class... Args> auto deferred(F f, Args... args);
+
+/// Iterates `t`'s main context until `t` ends (starting it if it was deferred) and returns
+/// its value (moved out) or rethrows. std::logic_error if called from inside a tasklet.
+template <class T> T run_until_complete(Tasklet<T> t);
+
+} // namespace tasklet
+
+template <> struct std::hash<tasklet::AnyTasklet> {
+    std::size_t operator()(const tasklet::AnyTasklet& t) const noexcept {
+        return std::hash<const void*>{}(t.p_);
+    }
+};
+template <class T> struct std::hash<tasklet::Tasklet<T>> : std::hash<tasklet::AnyTasklet> {};
+
+#define TASKLET_TASKLET_TYPE_DONE
+#include "messages.hpp"
+#include "wait.hpp"
+#if defined(TASKLET_WAIT_DONE) && defined(TASKLET_MESSAGES_DONE)
+#include "detail/runtime.hpp"
+#endif

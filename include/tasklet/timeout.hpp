@@ -1,0 +1,71 @@
+// tasklet — WaitForTimeout: wait for an amount of time (kiwi's WaitForTimeout).
+#pragma once
+
+#include "tasklet_type.hpp"
+
+#include <chrono>
+#include <concepts>
+#include <stdexcept>
+#include <type_traits>
+
+namespace tasklet {
+
+/// Fires `ms` milliseconds after it is armed, at `priority`. Awaited again while armed it is
+/// a periodic timer: ticks keep a fixed period from the first deadline, without drift (a
+/// tick that is late fires at once, and the period continues from there). restart() starts
+/// the count again. `co_await` yields void. Served by the scheduler's timer heap: a pending
+/// timeout costs nothing per main-loop iteration.
+class WaitForTimeout : public detail::LaneCondition {
+public:
+    explicit WaitForTimeout(guint ms, int priority = G_PRIORITY_DEFAULT) noexcept
+        : LaneCondition(priority), ms_(ms) {}
+    /// Any integer type; negative or over G_MAXUINT: std::invalid_argument.
+    template <std::integral I>
+    explicit WaitForTimeout(I ms, int priority = G_PRIORITY_DEFAULT)
+        : LaneCondition(priority), ms_(checked(ms)) {}
+    /// A std::chrono duration, rounded up to whole milliseconds.
+    template <class Rep, class Period>
+    explicit WaitForTimeout(std::chrono::duration<Rep, Period> d, int priority = G_PRIORITY_DEFAULT)
+        : LaneCondition(priority),
+          ms_(checked(std::chrono::ceil<std::chrono::milliseconds>(d).count())) {}
+    ~WaitForTimeout() override {
+        if (armed())
+            disarm();
+    }
+
+    /// The interval, in milliseconds.
+    guint timeout() const noexcept { return ms_; }
+    int priority() const noexcept { return priority_; }
+    /// Starts the count again from now (if armed; otherwise the count starts when armed).
+    void restart() {
+        if (armed()) {
+            unqueue();
+            queue_timer(detail::monotonic_now() + interval_us());
+        }
+    }
+
+protected:
+    void arm() override { queue_timer(detail::monotonic_now() + interval_us()); }
+    void disarm() override { unqueue(); }
+
+private:
+    template <class I> static guint checked(I ms) {
+        bool negative = false;
+        if constexpr (std::is_signed_v<I>)
+            negative = ms < 0;
+        if (negative || static_cast<unsigned long long>(ms) > G_MAXUINT)
+            throw std::invalid_argument("tasklet: WaitForTimeout: interval out of range");
+        return static_cast<guint>(ms);
+    }
+    gint64 interval_us() const noexcept { return gint64{ms_} * 1000; }
+    void requeue(gint64 now) override {
+        gint64 next = deadline_ + interval_us();
+        queue_timer(next < now ? now : next);
+    }
+    void await_result() const noexcept {}
+    friend struct detail::Access;
+
+    guint ms_;
+};
+
+} // namespace tasklet

@@ -1,0 +1,99 @@
+// Test helpers: run the main loop with a watchdog, capture the library's log lines.
+#pragma once
+
+#include "catch.hpp"
+
+#include <tasklet/tasklet.hpp>
+
+#include <glib.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace test {
+
+/// Iterates `ctx` (default: the thread-default context) until `done()` is true. Fails the
+/// test (instead of hanging) when `seconds` pass first.
+inline bool run_until(const std::function<bool()>& done, double seconds = 10.0,
+                      GMainContext* ctx = nullptr) {
+    if (!ctx)
+        ctx = g_main_context_get_thread_default();
+    if (!ctx)
+        ctx = g_main_context_default();
+    bool expired = false;
+    GSource* watchdog = g_timeout_source_new(static_cast<guint>(seconds * 1000));
+    g_source_set_callback(
+        watchdog,
+        [](gpointer data) -> gboolean {
+            *static_cast<bool*>(data) = true;
+            return G_SOURCE_REMOVE;
+        },
+        &expired, nullptr);
+    g_source_attach(watchdog, ctx);
+    while (!done() && !expired)
+        g_main_context_iteration(ctx, TRUE);
+    g_source_destroy(watchdog);
+    g_source_unref(watchdog);
+    if (expired)
+        FAIL_CHECK("watchdog: the main loop did not reach the expected state within "
+                   << seconds << " s");
+    return !expired;
+}
+
+/// Runs the loop until `t` ends (watchdog: `seconds`) and returns its result (rethrows).
+template <class T> T run_with_watchdog(tasklet::Tasklet<T> t, double seconds = 10.0) {
+    if (!run_until([&] { return t.done(); }, seconds, t.context())) {
+        t.cancel();
+        throw std::runtime_error("watchdog expired");
+    }
+    if constexpr (std::is_void_v<T>)
+        t.return_value();
+    else
+        return std::move(t.return_value());
+}
+
+/// Runs pending work of `ctx` without blocking (bounded, so a busy source cannot hang it).
+inline void drain(GMainContext* ctx = nullptr, int max_iterations = 10000) {
+    if (!ctx)
+        ctx = g_main_context_default();
+    for (int i = 0; i < max_iterations && g_main_context_iteration(ctx, FALSE); ++i) {
+    }
+}
+
+/// Captures messages logged under the "tasklet" domain while alive.
+class LogCapture {
+public:
+    struct Line {
+        GLogLevelFlags level;
+        std::string text;
+    };
+    LogCapture() {
+        id_ = g_log_set_handler(
+            "tasklet",
+            static_cast<GLogLevelFlags>(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL |
+                                        G_LOG_FLAG_RECURSION),
+            [](const gchar*, GLogLevelFlags level, const gchar* message, gpointer self) {
+                static_cast<LogCapture*>(self)->lines.push_back(
+                    {static_cast<GLogLevelFlags>(level & G_LOG_LEVEL_MASK), message});
+            },
+            this);
+    }
+    ~LogCapture() { g_log_remove_handler("tasklet", id_); }
+    LogCapture(const LogCapture&) = delete;
+    LogCapture& operator=(const LogCapture&) = delete;
+
+    std::size_t count(GLogLevelFlags level, const std::string& needle = "") const {
+        std::size_t n = 0;
+        for (const Line& l : lines)
+            if (l.level == level && l.text.find(needle) != std::string::npos)
+                ++n;
+        return n;
+    }
+    std::vector<Line> lines;
+
+private:
+    guint id_ = 0;
+};
+
+} // namespace test
