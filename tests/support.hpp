@@ -61,6 +61,22 @@ inline void drain(GMainContext* ctx = nullptr, int max_iterations = 10000) {
     }
 }
 
+/// How many sources are attached to `ctx` right now (probes every source id GLib has handed
+/// out so far; for leak checks in tests only).
+inline std::size_t attached_sources(GMainContext* ctx = nullptr) {
+    if (!ctx)
+        ctx = g_main_context_default();
+    GSource* probe = g_idle_source_new();
+    guint last = g_source_attach(probe, ctx);
+    g_source_destroy(probe);
+    g_source_unref(probe);
+    std::size_t n = 0;
+    for (guint id = 1; id < last; ++id)
+        if (g_main_context_find_source_by_id(ctx, id))
+            ++n;
+    return n;
+}
+
 /// Captures messages logged under the "tasklet" domain while alive.
 class LogCapture {
 public:
