@@ -9,6 +9,7 @@ namespace tasklet {
 /// Awaited again (kept armed) it fires once per main-loop iteration. `co_await` yields void.
 class WaitForIdle : public detail::LaneCondition {
 public:
+    /// An idle wait at `priority` (a GLib priority: lower numbers run first).
     explicit WaitForIdle(int priority = G_PRIORITY_DEFAULT_IDLE) noexcept
         : LaneCondition(priority) {}
     ~WaitForIdle() override {
@@ -16,6 +17,7 @@ public:
             disarm();
     }
 
+    /// The GLib priority it was made with.
     int priority() const noexcept { return priority_; }
 
 protected:

@@ -13,6 +13,7 @@ namespace tasklet {
 /// Waiting for oneself is std::logic_error; an empty handle is std::invalid_argument.
 template <class T> class WaitForTasklet : public detail::JoinWaiter {
 public:
+    /// Waits for `t`.
     explicit WaitForTasklet(Tasklet<T> t) : JoinWaiter(std::move(t)) {}
 
     /// The tasklet's return value (kiwi's `.retval`); rethrows; std::logic_error before it
@@ -29,6 +30,7 @@ private:
 /// WaitForTasklet for a tasklet of any result type: yields nothing but rethrows.
 template <> class WaitForTasklet<void> : public detail::JoinWaiter {
 public:
+    /// Waits for `t`.
     explicit WaitForTasklet(AnyTasklet t) : JoinWaiter(std::move(t)) {}
 
     /// Rethrows the exception the tasklet ended with; std::logic_error before it ended.

@@ -21,34 +21,49 @@ namespace tasklet {
 /// before the sender continues. No `dest`: std::invalid_argument. A `dest` that has ended:
 /// dropped (g_debug). It produces no event.
 struct Message {
+    /// A message called `name` for `dest` carrying `value`; `sender` is normally left empty
+    /// (`co_await Message(...)` sets it to the sending tasklet).
     Message(std::string name, AnyTasklet dest = {}, std::any value = {}, AnyTasklet sender = {})
         : name(std::move(name)), dest(std::move(dest)), value(std::move(value)),
           sender(std::move(sender)) {}
 
+    /// Matched against the names of WaitForMessages conditions.
     std::string name;
+    /// The tasklet it is for.
     AnyTasklet dest;
+    /// The payload (any copyable type); read it with value_as().
     std::any value;
+    /// The tasklet that sent it with `co_await Message(...)`, or empty.
     AnyTasklet sender;
 
     /// `std::any_cast` of value; throws std::bad_any_cast on a type mismatch.
     template <class V> V& value_as() { return std::any_cast<V&>(value); }
+    /// `std::any_cast` of value; throws std::bad_any_cast on a type mismatch.
     template <class V> const V& value_as() const { return std::any_cast<const V&>(value); }
 };
 
 /// Kiwi's `_normalize_list_argument`: no name, one name, or several.
 class NameList {
 public:
+    /// No name.
     NameList() = default;
+    /// No name.
     NameList(std::nullptr_t) {}
+    /// One name; a null pointer means none.
     NameList(const char* name) {
         if (name)
             names_.emplace_back(name);
     }
+    /// One name.
     NameList(std::string name) { names_.push_back(std::move(name)); }
+    /// One name.
     NameList(std::string_view name) : names_{std::string(name)} {}
+    /// Several names: `{"quit", "print"}`.
     NameList(std::initializer_list<std::string_view> names) : names_(names.begin(), names.end()) {}
+    /// Several names.
     NameList(const std::vector<std::string>& names) : names_(names) {}
 
+    /// The names, in the order given.
     std::span<const std::string> names() const { return names_; }
 
 private:
@@ -68,6 +83,8 @@ class SendAwaiter;
 /// std::invalid_argument.
 class WaitForMessages : public WaitCondition {
 public:
+    /// Names whose messages it delivers (`accept`), keeps queued (`defer`) or drops
+    /// (`discard`) while armed.
     WaitForMessages(NameList accept = {}, NameList defer = {}, NameList discard = {});
     /// Makes `WaitForMessages w({"quit", "print"})` accept both names: a braced list of
     /// names is otherwise ambiguous with the (deleted) copy constructor.

@@ -22,8 +22,11 @@ class AnyTasklet {
 public:
     /// An empty handle (`operator bool` is false).
     AnyTasklet() noexcept = default;
+    /// Another handle to the same tasklet (compares equal to `o`).
     AnyTasklet(const AnyTasklet& o) noexcept;
+    /// Takes over `o`'s tasklet; `o` becomes empty.
     AnyTasklet(AnyTasklet&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    /// Makes this a handle to `o`'s tasklet, releasing the one it had.
     AnyTasklet& operator=(AnyTasklet o) noexcept {
         std::swap(p_, o.p_);
         return *this;
@@ -53,18 +56,24 @@ public:
     GMainContext* context() const;
     /// An optional name, used in log lines.
     void set_name(std::string name) const;
+    /// The name given with set_name(), or an empty string.
     std::string name() const;
 
+    /// False for an empty handle (default-constructed or moved from).
     explicit operator bool() const noexcept { return p_ != nullptr; }
     friend bool operator==(const AnyTasklet& a, const AnyTasklet& b) noexcept {
         return a.p_ == b.p_;
     }
 
 protected:
+    /// @private
     struct Adopt {};
+    /// @private Tasklet<T> adopts the reference its promise made for it.
     AnyTasklet(detail::PromiseBase* p, Adopt) noexcept : p_(p) {}
+    /// @private The tasklet's state; std::logic_error for an empty handle.
     detail::PromiseBase& promise() const;
 
+    /// @private
     detail::PromiseBase* p_ = nullptr;
     friend struct detail::Access;
     friend struct std::hash<AnyTasklet>;
@@ -83,7 +92,9 @@ template <class T> class Tasklet : public AnyTasklet {
                   "Tasklet<T>: T must be void or an object type");
 
 public:
+    /// Makes a function returning Tasklet<T> a coroutine (C++ coroutine machinery).
     using promise_type = detail::Promise<T>;
+    /// The result type `T`.
     using value_type = T;
 
     Tasklet() noexcept = default;
@@ -94,6 +105,8 @@ public:
 
     /// `co_await t`: waits until it ends and yields `T&` (rvalue handle: `T&&`); rethrows.
     detail::JoinAwaiter<T, false> operator co_await() const&;
+    /// `co_await std::move(t)` or `co_await make()`: yields `T&&`, so the value can be moved
+    /// out (other handles to the tasklet then see a moved-from value).
     detail::JoinAwaiter<T, true> operator co_await() &&;
 
 private:
@@ -115,11 +128,14 @@ template <class T> T run_until_complete(Tasklet<T> t);
 
 } // namespace tasklet
 
+/// Hashes a tasklet handle by identity, consistent with `operator==`.
 template <> struct std::hash<tasklet::AnyTasklet> {
+    /// The hash of the tasklet `t` refers to.
     std::size_t operator()(const tasklet::AnyTasklet& t) const noexcept {
         return std::hash<const void*>{}(t.p_);
     }
 };
+/// Hashes a Tasklet<T> like the AnyTasklet it converts to.
 template <class T> struct std::hash<tasklet::Tasklet<T>> : std::hash<tasklet::AnyTasklet> {};
 
 #define TASKLET_TASKLET_TYPE_DONE

@@ -17,6 +17,7 @@ namespace tasklet {
 /// timeout costs nothing per main-loop iteration.
 class WaitForTimeout : public detail::LaneCondition {
 public:
+    /// A timeout of `ms` milliseconds, dispatched at GLib priority `priority`.
     explicit WaitForTimeout(guint ms, int priority = G_PRIORITY_DEFAULT) noexcept
         : LaneCondition(priority), ms_(ms) {}
     /// Any integer type; negative or over G_MAXUINT: std::invalid_argument.
@@ -35,6 +36,7 @@ public:
 
     /// The interval, in milliseconds.
     guint timeout() const noexcept { return ms_; }
+    /// The GLib priority it was made with.
     int priority() const noexcept { return priority_; }
     /// Starts the count again from now (if armed; otherwise the count starts when armed).
     void restart() {
@@ -59,8 +61,10 @@ private:
     }
     gint64 interval_us() const noexcept { return gint64{ms_} * 1000; }
     void requeue(gint64 now) override {
+        // More than a period late: the tick that just fired stands for the missed ones, and
+        // the period continues from it (no burst of catch-up ticks).
         gint64 next = deadline_ + interval_us();
-        queue_timer(next < now ? now : next);
+        queue_timer(next < now ? now + interval_us() : next);
     }
     void await_result() const noexcept {}
     friend struct detail::Access;

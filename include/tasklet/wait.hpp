@@ -51,6 +51,12 @@ protected:
     GMainContext* context() const;
 
 private:
+    /// Called when the condition stays armed into its owner's next wait (it was part of the
+    /// previous one too). A condition whose event can no longer come from its sources (a
+    /// WaitForTasklet whose tasklet already ended) calls fire() here, so the wait completes
+    /// at once instead of never. Default: nothing.
+    virtual void kept_armed() {}
+
     bool fire_impl(Message* message);
 
     detail::PromiseBase* owner_ = nullptr;
@@ -74,6 +80,7 @@ public:
     /// What fired (for a message: the WaitForMessages that accepted it). Null after a
     /// cancellation, or once the condition that fired was destroyed.
     WaitCondition* condition() const noexcept { return cond_; }
+    /// True if `c` is what fired: `if (e.is(timeout))` after `co_await any(timeout, ...)`.
     bool is(const WaitCondition& c) const noexcept { return cond_ == &c; }
     /// `dynamic_cast<C*>(condition())`.
     template <class C> C* as() const noexcept { return dynamic_cast<C*>(cond_); }

@@ -12,7 +12,7 @@
 namespace tasklet {
 
 /// The life cycle of a tasklet (kiwi's STATE_*).
-enum class State {
+enum class State : std::uint8_t { // one byte: it sits among the promise's flags
     running,   ///< executing its body right now
     suspended, ///< waiting for an event, or created by deferred() and not started
     msgsend,   ///< inside `co_await Message(...)`, delivering a message
@@ -25,6 +25,7 @@ enum class MessageAction { accept, defer, discard };
 /// Thrown from the pending `co_await` of a cancelled tasklet (see AnyTasklet::cancel()).
 class Cancelled : public std::exception {
 public:
+    /// "tasklet cancelled".
     const char* what() const noexcept override { return "tasklet cancelled"; }
 };
 

@@ -70,6 +70,8 @@ protected:
     AnyTasklet target_;
 
 private:
+    void kept_armed() override;
+
     JoinWaiter* jprev_ = nullptr;
     JoinWaiter* jnext_ = nullptr;
     bool linked_ = false;
@@ -108,9 +110,11 @@ public:
     Event& event() noexcept { return event_; }
 
     // ---- messages
-    void deliver(Message m);
-    void send(Message m);
-    void post_message(Message m);
+    // By rvalue reference: a message is moved once, into the queue or the event, not at
+    // every hop on its way there.
+    void deliver(Message&& m);
+    void send(Message&& m);
+    void post_message(Message&& m);
 
     // ---- join callbacks
     std::uint64_t add_join(std::function<void(AnyTasklet)> cb);
@@ -139,10 +143,14 @@ public:
     WaitCondition* tail_ = nullptr;
     Event event_;
     JoinWaiter* waiters_ = nullptr; // WaitForTasklets waiting for this tasklet, FIFO
-    JoinWaiter* waiters_tail_ = nullptr;
+    union {
+        JoinWaiter* waiters_tail_ = nullptr;
+        // destroy_frame()'s queue. Shares the word: a dead tasklet has no waiters (they hold
+        // handles), so waiters_tail_ is never read again once the frame is queued for death.
+        PromiseBase* next_dead_;
+    };
     std::exception_ptr error_;
     std::unique_ptr<Extras> extras_;
-    PromiseBase* next_dead_ = nullptr; // destroy_frame()'s queue
 
 private:
     void link_back(WaitCondition* c) noexcept;
@@ -206,8 +214,97 @@ public:
     void value() { rethrow_if_failed(); }
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TASKLET_FRAME_POOL 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TASKLET_FRAME_POOL 0
+#endif
+#endif
+#ifndef TASKLET_FRAME_POOL
+#define TASKLET_FRAME_POOL 1
+#endif
+
+/// Coroutine frames come from a per-thread cache of freed frames, by size (16-byte classes up
+/// to 1016 bytes), so a tasklet spawned in a loop costs no trip to malloc. The memory is plain
+/// operator new memory: a frame freed on another thread simply joins that thread's cache,
+/// and any thread may hand it back to operator delete. Each class keeps at most a few frames
+/// and a thread's cache is emptied when the thread exits. Off under AddressSanitizer, so a
+/// use of a freed frame is still caught.
+struct FrameCache {
+    static constexpr std::size_t step = 16;
+    static constexpr std::size_t classes = 64;
+    static constexpr std::uint8_t per_class = 32;
+    // Class k holds sizes 16k-7 .. 16k+8, allocated as 16k+8: with glibc's 8-byte chunk
+    // header that is a whole number of 16-byte units, so rounding up wastes no memory.
+    static constexpr std::size_t size_class(std::size_t n) noexcept { return (n + 7) / step; }
+    static constexpr std::size_t class_size(std::size_t k) noexcept { return k * step + 8; }
+    struct Node {
+        Node* next;
+    };
+    Node* head[classes];
+    std::uint8_t count[classes];
+    bool reaper_armed;
+    bool closed; // the thread is exiting: frames freed from now on go straight back
+};
+// Trivially destructible, so reaching it costs no guard; the reaper frees what it holds.
+inline constinit thread_local FrameCache frame_cache{};
+
+struct FrameReaper {
+    bool armed = false;
+    ~FrameReaper() {
+        frame_cache.closed = true;
+        for (FrameCache::Node*& h : frame_cache.head)
+            while (FrameCache::Node* f = h) {
+                h = f->next;
+                ::operator delete(f);
+            }
+    }
+};
+inline thread_local FrameReaper frame_reaper;
+
+inline void* allocate_frame(std::size_t n) {
+#if TASKLET_FRAME_POOL
+    std::size_t k = FrameCache::size_class(n);
+    if (k < FrameCache::classes) {
+        FrameCache& c = frame_cache;
+        if (FrameCache::Node* f = c.head[k]) {
+            c.head[k] = f->next;
+            --c.count[k];
+            return f;
+        }
+        return ::operator new(FrameCache::class_size(k));
+    }
+#endif
+    return ::operator new(n);
+}
+
+inline void free_frame(void* p, std::size_t n) noexcept {
+#if TASKLET_FRAME_POOL
+    std::size_t k = FrameCache::size_class(n);
+    FrameCache& c = frame_cache;
+    if (k < FrameCache::classes && c.count[k] < FrameCache::per_class && !c.closed) {
+        if (!c.reaper_armed) {
+            c.reaper_armed = true;
+            frame_reaper.armed = true; // constructs it: its destructor empties the cache
+        }
+        auto* f = static_cast<FrameCache::Node*>(p);
+        f->next = c.head[k];
+        c.head[k] = f;
+        ++c.count[k];
+        return;
+    }
+#else
+    (void)n;
+#endif
+    ::operator delete(p);
+}
+
 template <class T> class Promise : public PromiseStorage<T> {
 public:
+    static void* operator new(std::size_t n) { return allocate_frame(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { free_frame(p, n); }
+
     Tasklet<T> get_return_object() noexcept;
     InitialAwaiter initial_suspend() noexcept { return {this}; }
     FinalAwaiter final_suspend() noexcept { return {this}; }
@@ -229,6 +326,8 @@ struct Access {
         return AnyTasklet(p, AnyTasklet::Adopt{});
     }
     static PromiseBase* owner(const WaitCondition& c) noexcept { return c.owner_; }
+    /// True while a fire() made when the owner was not suspended awaits its next wait.
+    static bool pending(const WaitCondition& c) noexcept { return c.pending_; }
     template <class C> static decltype(auto) await_result(C& c, PromiseBase& p) {
         if constexpr (requires { c.await_result(); })
             return c.await_result();

@@ -268,11 +268,18 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
             disarm_one(c);
         c = next;
     }
+    std::size_t message_conds = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        message_conds += conds[i]->is_messages_ ? 1 : 0;
     for (std::size_t i = 0; i < n; ++i) {
         WaitCondition* c = conds[i];
         if (c->armed_) {
             unlink(c); // keep the list in wait order: "the later one wins" for messages
             link_back(c);
+            // With several WaitForMessages the order decides which wins: re-resolve them.
+            if (c->is_messages_ && message_conds > 1)
+                actions_dirty_ = true;
+            c->kept_armed();
         } else {
             arm_one(c);
         }
@@ -289,7 +296,8 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
             return true;
         }
     }
-    if (messages_changed && take_accepted_message())
+    // Accepted messages may also be queued from an earlier wait that took only one of them.
+    if ((messages_changed || (extras_ && !extras_->queue.empty())) && take_accepted_message())
         return true;
     state_ = State::suspended;
     return false;
@@ -356,7 +364,10 @@ inline bool PromiseBase::take_accepted_message() {
         const ActionEntry* e = action_for(it->name);
         if (e && e->action == MessageAction::accept) {
             x.event_message.emplace(std::move(*it));
-            x.queue.erase(it);
+            if (it == x.queue.begin())
+                x.queue.pop_front(); // the usual case, and much cheaper than erase()
+            else
+                x.queue.erase(it);
             WaitCondition* c = e->cond;
             c->triggered_ = true;
             event_.cond_ = c;
@@ -367,7 +378,7 @@ inline bool PromiseBase::take_accepted_message() {
     return false;
 }
 
-inline void PromiseBase::deliver(Message m) {
+inline void PromiseBase::deliver(Message&& m) {
     if (ended()) {
         g_log(log_domain, G_LOG_LEVEL_DEBUG, "%s: message '%s' dropped: the tasklet has ended",
               describe().c_str(), m.name.c_str());
@@ -402,7 +413,7 @@ inline void PromiseBase::deliver(Message m) {
     }
 }
 
-inline void PromiseBase::post_message(Message m) {
+inline void PromiseBase::post_message(Message&& m) {
     if (sched_->on_home_thread()) {
         deliver(std::move(m));
         return;
@@ -413,14 +424,16 @@ inline void PromiseBase::post_message(Message m) {
     });
 }
 
-inline void PromiseBase::send(Message m) {
+inline void PromiseBase::send(Message&& m) {
     if (!m.dest)
         throw std::invalid_argument("tasklet: co_await Message(...): the message has no dest");
     m.sender = Access::share(this);
-    AnyTasklet dest = m.dest; // keeps the destination alive through the delivery
+    // No extra handle on the destination: until the message is dropped, queued or delivered
+    // its own `dest` keeps the destination alive, and nothing below touches it after that.
+    PromiseBase* dest = Access::promise(m.dest);
     state_ = State::msgsend;
     try {
-        Access::promise(dest)->post_message(std::move(m));
+        dest->post_message(std::move(m));
     } catch (...) {
         state_ = State::running;
         throw;
@@ -516,6 +529,12 @@ inline void JoinWaiter::arm() {
     (t.waiters_tail_ ? t.waiters_tail_->jnext_ : t.waiters_) = this;
     t.waiters_tail_ = this;
     linked_ = true;
+}
+
+// Awaited again after its tasklet ended (it left the waiters list when it fired).
+inline void JoinWaiter::kept_armed() {
+    if (!linked_ && target().ended())
+        fire();
 }
 
 inline void JoinWaiter::disarm() {

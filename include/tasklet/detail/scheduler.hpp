@@ -2,7 +2,7 @@
 // Do not include directly; include <tasklet/tasklet.hpp>.
 //
 // One Scheduler per GMainContext, shared by every tasklet created there. It attaches one
-// long-lived GSource ("lane") per priority in use; a lane owns a binary heap of armed
+// long-lived GSource ("lane") per priority in use; a lane owns a 4-ary heap of armed
 // timeouts and a list of armed idles, so a pending timeout costs nothing per main-loop
 // iteration and a resumption allocates nothing. The default-priority lane also carries the
 // queue of work handed over from other threads (send_message/cancel) and of callbacks
@@ -74,12 +74,12 @@ protected:
     gint64 deadline_ = 0;
 
 private:
-    static constexpr std::size_t npos = std::numeric_limits<std::size_t>::max();
+    static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
     Lane* lane_ = nullptr;
     LaneCondition* lprev_ = nullptr;
     LaneCondition* lnext_ = nullptr;
     LaneList* list_ = nullptr;
-    std::size_t heap_index_ = npos;
+    std::uint32_t heap_index_ = npos; // 32 bits: a subclass's field fits in the tail padding
     friend class Lane;
     friend struct LaneList;
 };
@@ -92,6 +92,10 @@ public:
     /// GLib's finalize once GLib no longer uses the source.
     void detach() noexcept;
     int priority() const noexcept { return priority_; }
+    /// The earliest timer deadline queued here (µs), G_MAXINT64 if none (for VirtualClock).
+    gint64 next_deadline() const noexcept {
+        return heap_.empty() ? G_MAXINT64 : heap_.front().deadline;
+    }
 
     void push_idle(LaneCondition* c) noexcept;
     void push_timer(LaneCondition* c);
@@ -114,8 +118,10 @@ private:
     static void finalize(GSource* s) noexcept;
     static GSourceFuncs* funcs() noexcept;
 
+    // A batch left unfinished by a dispatch that is running a nested main loop counts too.
     bool has_immediate() const noexcept {
-        return !idles_.empty() || !local_.empty() || inbox_flag_.load(std::memory_order_acquire);
+        return !idles_.empty() || (batch_ && !batch_->empty()) || !local_.empty() ||
+               inbox_flag_.load(std::memory_order_acquire);
     }
     gint64 now(GSource* s) const noexcept {
         return clock_hook.now ? clock_hook.now(clock_hook.data) : g_source_get_time(s);
@@ -125,15 +131,22 @@ private:
 
     void heap_up(std::size_t i) noexcept;
     void heap_down(std::size_t i) noexcept;
-    void heap_set(std::size_t i, LaneCondition* c) noexcept {
-        heap_[i] = c;
-        c->heap_index_ = i;
+    /// A heap entry carries its deadline: sifting compares deadlines in the heap's own array
+    /// without touching the conditions (with 100,000 timers, each touch is a cache miss).
+    struct Timer {
+        gint64 deadline;
+        LaneCondition* cond;
+    };
+    void heap_set(std::size_t i, Timer t) noexcept {
+        heap_[i] = t;
+        t.cond->heap_index_ = static_cast<std::uint32_t>(i);
     }
 
     int priority_;
     GSource* source_ = nullptr;
     LaneList idles_;
-    std::vector<LaneCondition*> heap_;
+    LaneList* batch_ = nullptr; // the batch of the innermost dispatch running now
+    std::vector<Timer> heap_; // 4-ary: half the depth of a binary heap, children share a line
     std::vector<std::function<void()>> local_;
     std::mutex inbox_mutex_;
     std::vector<std::function<void()>> inbox_;
@@ -150,12 +163,20 @@ public:
     void unref() noexcept;
     GMainContext* context() const noexcept { return ctx_; }
     Lane& lane(int priority);
+    /// The earliest timer deadline of all lanes (µs), G_MAXINT64 if none (for VirtualClock).
+    gint64 next_deadline() const noexcept {
+        gint64 d = G_MAXINT64;
+        std::lock_guard lock(lanes_mutex_);
+        for (const Lane* l : lanes_)
+            d = std::min(d, l->next_deadline());
+        return d;
+    }
     /// True on the thread that created the scheduler: the only one that runs its tasklets.
     bool on_home_thread() const noexcept { return std::this_thread::get_id() == home_; }
     /// Runs `fn` on the home thread from the main loop. Any thread; wakes the context.
-    void post(std::function<void()> fn) { default_lane_->post(std::move(fn)); }
+    void post(std::function<void()> fn) { default_lane().post(std::move(fn)); }
     /// Runs `fn` at the next iteration of the main loop. Home thread only.
-    void defer(std::function<void()> fn) { default_lane_->defer(std::move(fn)); }
+    void defer(std::function<void()> fn) { default_lane().defer(std::move(fn)); }
 
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -165,6 +186,14 @@ private:
     explicit Scheduler(GMainContext* ctx);
     static Scheduler* acquire(GMainContext* ctx);
     bool try_ref() noexcept;
+    /// The default-priority lane, made on first use: every lane is a source GLib prepares and
+    /// checks on every iteration, so a context whose tasklets only wait for idles runs one
+    /// source, not two. Any thread (post() may be the first user).
+    Lane& default_lane() {
+        Lane* l = default_lane_.load(std::memory_order_acquire);
+        return l ? *l : add_lane(G_PRIORITY_DEFAULT);
+    }
+    Lane& add_lane(int priority);
 
     struct Registry {
         std::mutex mutex;
@@ -186,8 +215,9 @@ private:
     std::atomic<std::uint32_t> refs_{1};
     GMainContext* ctx_;
     std::thread::id home_;
-    Lane* default_lane_ = nullptr;
-    Lane* idle_lane_ = nullptr;
+    std::atomic<Lane*> default_lane_{nullptr};
+    Lane* idle_lane_ = nullptr; // home thread only
+    mutable std::mutex lanes_mutex_; // lanes_ may grow from another thread (post())
     std::vector<Lane*> lanes_;
 };
 
@@ -271,8 +301,8 @@ inline void Lane::push_idle(LaneCondition* c) noexcept {
 
 inline void Lane::push_timer(LaneCondition* c) {
     c->lane_ = this;
-    heap_.push_back(c);
-    c->heap_index_ = heap_.size() - 1;
+    heap_.push_back(Timer{c->deadline_, c});
+    c->heap_index_ = static_cast<std::uint32_t>(heap_.size() - 1);
     heap_up(c->heap_index_);
 }
 
@@ -282,43 +312,45 @@ inline void Lane::remove(LaneCondition* c) noexcept {
     } else if (c->heap_index_ != LaneCondition::npos) {
         std::size_t i = c->heap_index_;
         c->heap_index_ = LaneCondition::npos;
-        LaneCondition* last = heap_.back();
+        Timer last = heap_.back();
         heap_.pop_back();
-        if (last != c) {
+        if (last.cond != c) {
             heap_set(i, last);
             heap_up(i);
-            heap_down(last->heap_index_);
+            heap_down(last.cond->heap_index_);
         }
     }
 }
 
 inline void Lane::heap_up(std::size_t i) noexcept {
-    LaneCondition* c = heap_[i];
+    Timer t = heap_[i];
     while (i > 0) {
-        std::size_t parent = (i - 1) / 2;
-        if (heap_[parent]->deadline_ <= c->deadline_)
+        std::size_t parent = (i - 1) / 4;
+        if (heap_[parent].deadline <= t.deadline)
             break;
         heap_set(i, heap_[parent]);
         i = parent;
     }
-    heap_set(i, c);
+    heap_set(i, t);
 }
 
 inline void Lane::heap_down(std::size_t i) noexcept {
-    LaneCondition* c = heap_[i];
+    Timer t = heap_[i];
     const std::size_t n = heap_.size();
     for (;;) {
-        std::size_t child = 2 * i + 1;
-        if (child >= n)
+        const std::size_t first = 4 * i + 1;
+        if (first >= n)
             break;
-        if (child + 1 < n && heap_[child + 1]->deadline_ < heap_[child]->deadline_)
-            ++child;
-        if (c->deadline_ <= heap_[child]->deadline_)
+        std::size_t child = first;
+        for (std::size_t k = first + 1; k < first + 4 && k < n; ++k)
+            if (heap_[k].deadline < heap_[child].deadline)
+                child = k;
+        if (t.deadline <= heap_[child].deadline)
             break;
         heap_set(i, heap_[child]);
         i = child;
     }
-    heap_set(i, c);
+    heap_set(i, t);
 }
 
 inline void Lane::post(std::function<void()> fn) {
@@ -342,7 +374,7 @@ inline gboolean Lane::prepare(GSource* s, gint* timeout) noexcept {
     if (l.heap_.empty())
         return FALSE;
     gint64 now = l.now(s);
-    gint64 due = l.heap_.front()->deadline_;
+    gint64 due = l.heap_.front().deadline;
     if (due <= now) {
         *timeout = 0;
         return TRUE;
@@ -354,7 +386,7 @@ inline gboolean Lane::prepare(GSource* s, gint* timeout) noexcept {
 
 inline gboolean Lane::check(GSource* s) noexcept {
     Lane& l = of(s);
-    return l.has_immediate() || (!l.heap_.empty() && l.heap_.front()->deadline_ <= l.now(s));
+    return l.has_immediate() || (!l.heap_.empty() && l.heap_.front().deadline <= l.now(s));
 }
 
 inline void Lane::run_handed_over() noexcept {
@@ -389,17 +421,24 @@ inline void Lane::run_handed_over() noexcept {
 inline gboolean Lane::dispatch(GSource* s, GSourceFunc, gpointer) noexcept {
     Lane& l = of(s);
     l.run_handed_over();
-    l.run_batch(l.now(s));
+    // Only timers need the time; reading it takes the context's lock, so an idle-only lane
+    // skips it (a fired idle's requeue() ignores `now`).
+    l.run_batch(l.heap_.empty() ? 0 : l.now(s));
     return G_SOURCE_CONTINUE;
 }
 
 // Fires every timer that is due and every idle queued when the dispatch began, once each.
 // The batch lives on this stack frame: a condition disarmed or destroyed meanwhile takes
 // itself out of it, and one that fires and stays armed is re-queued for a later iteration.
+// A tasklet may run a nested main loop from inside fire(): the nested dispatch then takes
+// over what the outer batch had not fired yet, so no tasklet starves behind a modal loop.
 inline void Lane::run_batch(gint64 now) noexcept {
     LaneList batch;
-    while (!heap_.empty() && heap_.front()->deadline_ <= now) {
-        LaneCondition* c = heap_.front();
+    if (batch_)
+        batch.take_all(*batch_);
+    LaneList* outer = std::exchange(batch_, &batch);
+    while (!heap_.empty() && heap_.front().deadline <= now) {
+        LaneCondition* c = heap_.front().cond;
         remove(c);
         batch.push_back(c);
     }
@@ -408,6 +447,7 @@ inline void Lane::run_batch(gint64 now) noexcept {
         if (c->fire() && !c->queued())
             c->requeue(now);
     }
+    batch_ = outer;
 }
 
 // ---- LaneCondition ----------------------------------------------------------------------
@@ -420,10 +460,7 @@ inline void LaneCondition::unqueue() noexcept {
 // ---- Scheduler --------------------------------------------------------------------------
 
 inline Scheduler::Scheduler(GMainContext* ctx)
-    : ctx_(g_main_context_ref(ctx)), home_(std::this_thread::get_id()) {
-    default_lane_ = Lane::create(ctx_, G_PRIORITY_DEFAULT);
-    lanes_.push_back(default_lane_);
-}
+    : ctx_(g_main_context_ref(ctx)), home_(std::this_thread::get_id()) {}
 
 inline Scheduler::~Scheduler() {
     for (Lane* l : lanes_)
@@ -433,16 +470,24 @@ inline Scheduler::~Scheduler() {
 
 inline Lane& Scheduler::lane(int priority) {
     if (priority == G_PRIORITY_DEFAULT)
-        return *default_lane_;
+        return default_lane();
     if (priority == G_PRIORITY_DEFAULT_IDLE && idle_lane_)
         return *idle_lane_;
+    return add_lane(priority);
+}
+
+inline Lane& Scheduler::add_lane(int priority) {
+    std::lock_guard lock(lanes_mutex_);
     for (Lane* l : lanes_)
         if (l->priority() == priority)
             return *l;
+    lanes_.reserve(lanes_.size() + 1); // so that push_back cannot throw after create()
     Lane* l = Lane::create(ctx_, priority);
     lanes_.push_back(l);
     if (priority == G_PRIORITY_DEFAULT_IDLE)
         idle_lane_ = l;
+    if (priority == G_PRIORITY_DEFAULT)
+        default_lane_.store(l, std::memory_order_release);
     return *l;
 }
 

@@ -1,0 +1,64 @@
+// A tasklet that runs a nested main loop (a modal dialog, say): what happens around it.
+#include "support.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace tasklet;
+
+TEST_CASE("other tasklets keep running inside a nested main loop run by a tasklet") {
+    std::vector<std::string> trace;
+    GMainLoop* nested = g_main_loop_new(nullptr, FALSE);
+    // Both tasklets are woken by the same idle dispatch; the first runs the nested loop.
+    auto modal = [](GMainLoop* nested, std::vector<std::string>& trace) -> Tasklet<> {
+        co_await WaitForIdle();
+        trace.push_back("modal: enter nested loop");
+        g_main_loop_run(nested);
+        trace.push_back("modal: nested loop returned");
+    }(nested, trace);
+    auto worker = [](GMainLoop* nested, std::vector<std::string>& trace) -> Tasklet<> {
+        WaitForIdle idle;
+        for (int i = 0; i < 3; ++i) {
+            co_await idle;
+            trace.push_back("worker: step " + std::to_string(i));
+        }
+        WaitForTimeout t(5);
+        co_await t;
+        trace.push_back("worker: timeout");
+        g_main_loop_quit(nested);
+    }(nested, trace);
+    test::run_until([&] { return modal.done() && worker.done(); });
+    g_main_loop_unref(nested);
+    CHECK(trace == std::vector<std::string>{"modal: enter nested loop", "worker: step 0",
+                                            "worker: step 1", "worker: step 2", "worker: timeout",
+                                            "modal: nested loop returned"});
+}
+
+TEST_CASE("an event for a tasklet inside its own nested loop completes its next wait at once") {
+    GMainLoop* nested = g_main_loop_new(nullptr, FALSE);
+    int iterations_after = -1;
+    auto t = [](GMainLoop* nested, int& after) -> Tasklet<> {
+        WaitForTimeout tick(5);
+        co_await tick;
+        // The tick keeps running while we are inside the nested loop: it fires, but this
+        // tasklet is not suspended, so the event is kept for its next wait on `tick`.
+        GSource* stop = g_timeout_source_new(40);
+        g_source_set_callback(
+            stop, [](gpointer l) -> gboolean {
+                g_main_loop_quit(static_cast<GMainLoop*>(l));
+                return G_SOURCE_REMOVE;
+            },
+            nested, nullptr);
+        g_source_attach(stop, nullptr);
+        g_source_unref(stop);
+        g_main_loop_run(nested);
+        gint64 before = g_get_monotonic_time();
+        co_await tick; // completes without waiting a period
+        after = static_cast<int>((g_get_monotonic_time() - before) / 1000);
+    }(nested, iterations_after);
+    test::run_until([&] { return t.done(); });
+    g_main_loop_unref(nested);
+    t.return_value();
+    CHECK(iterations_after >= 0);
+    CHECK(iterations_after < 3); // no 5 ms wait: the pending tick was delivered at once
+}
