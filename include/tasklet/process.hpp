@@ -1,0 +1,122 @@
+// tasklet — WaitForProcess: wait until a child process ends (kiwi's WaitForProcess).
+#pragma once
+
+#include "detail/source.hpp"
+
+#include <cerrno>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+namespace tasklet {
+
+/// Fires when the child process `pid` ends; `co_await` yields its wait status (as from
+/// waitpid(); decode it with exited()/exit_code() or signaled()/term_signal(), or
+/// g_spawn_check_wait_status()).
+///
+/// The pid must be a child of this process that nobody else reaps (spawn it with
+/// G_SPAWN_DO_NOT_REAP_CHILD, and watch it with one WaitForProcess only): GLib's child watch
+/// reaps it. A pid that is not (or no longer) a child is detected when the condition is
+/// armed: that `co_await` throws std::system_error with `std::errc::no_child_process`
+/// instead of waiting forever. Once the process has ended, every further wait on the
+/// condition completes at once with the same status. A child that ends while nobody waits
+/// on its WaitForProcess stays a zombie until the next wait on one (which then completes
+/// in the next main-loop iteration).
+class WaitForProcess : public detail::SourceCondition {
+public:
+    /// `pid <= 0` is std::invalid_argument.
+    explicit WaitForProcess(GPid pid, int priority = G_PRIORITY_DEFAULT)
+        : SourceCondition(priority), pid_(pid) {
+        if (pid <= 0)
+            throw std::invalid_argument("tasklet: WaitForProcess: pid must be positive");
+    }
+    ~WaitForProcess() override {
+        if (armed())
+            disarm();
+    }
+
+    /// The process waited for.
+    GPid pid() const noexcept { return pid_; }
+    /// True once the process has ended (and was reaped).
+    bool ended() const noexcept { return ended_; }
+    /// Its wait status; std::logic_error before it ended.
+    int status() const {
+        if (!ended_)
+            throw std::logic_error("tasklet: WaitForProcess::status(): the process has not ended");
+        return status_;
+    }
+    /// True if it ended by exiting (WIFEXITED).
+    bool exited() const noexcept { return ended_ && WIFEXITED(status_); }
+    /// Its exit code (WEXITSTATUS) if it exited, else -1.
+    int exit_code() const noexcept { return exited() ? WEXITSTATUS(status_) : -1; }
+    /// True if it was killed by a signal (WIFSIGNALED).
+    bool signaled() const noexcept { return ended_ && WIFSIGNALED(status_); }
+    /// The signal that killed it (WTERMSIG) if signaled(), else 0.
+    int term_signal() const noexcept { return signaled() ? WTERMSIG(status_) : 0; }
+
+protected:
+    void arm() override {
+        if (!ended_ && !error_ && !is_child(pid_))
+            error_ = std::make_exception_ptr(
+                std::system_error(ECHILD, std::generic_category(),
+                                  "tasklet: WaitForProcess: pid " + std::to_string(pid_) +
+                                      " is not a child of this process, or was reaped elsewhere"));
+        SourceCondition::arm();
+        if (ended_ || error_)
+            fire(); // the owner is running: its wait completes at once
+    }
+
+    // While the outcome is unknown, GLib's child watch. Once known, an idle source, so that
+    // waiting again (persistent arming) completes in the next main-loop iteration.
+    GSource* create_source() override {
+        GSource* s;
+        if (ended_ || error_) {
+            s = g_idle_source_new();
+            bind_callback(s, &on_again);
+        } else {
+            s = g_child_watch_source_new(pid_);
+            bind_callback(s, &on_child);
+        }
+        g_source_set_static_name(s, "tasklet WaitForProcess");
+        return s;
+    }
+
+private:
+    // waitid() without reaping: ECHILD means no waitable child with that pid.
+    static bool is_child(GPid pid) noexcept {
+        siginfo_t info{};
+        int r;
+        do
+            r = waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT);
+        while (r < 0 && errno == EINTR);
+        return !(r < 0 && errno == ECHILD);
+    }
+
+    static void on_child(GPid, gint status, gpointer data) {
+        auto& self = from_data<WaitForProcess>(data);
+        self.status_ = status;
+        self.ended_ = true;
+        // A child watch dispatches once and is then removed by GLib, whatever we return.
+        if (self.deliver() == G_SOURCE_CONTINUE)
+            self.attach(self.create_source());
+    }
+    static gboolean on_again(gpointer data) { return from_data<WaitForProcess>(data).deliver(); }
+
+    int await_result() const {
+        if (error_)
+            std::rethrow_exception(error_);
+        return status_;
+    }
+    friend struct detail::Access;
+
+    GPid pid_;
+    int status_ = 0;
+    bool ended_ = false;
+    std::exception_ptr error_;
+};
+
+} // namespace tasklet
