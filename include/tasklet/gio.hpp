@@ -1,0 +1,350 @@
+// tasklet — GIO async calls: one co_await per `*_async`/`*_finish` pair; GError as exceptions.
+#pragma once
+
+#include "detail/glib.hpp"
+#include "tasklet_type.hpp"
+
+#include <gio/gio.h>
+
+#include <exception>
+#include <memory>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace tasklet {
+
+// ---- GError -----------------------------------------------------------------------------
+
+/// A GError as a C++ exception: what() is the error's message; domain() and code() say which
+/// error it is, as `g_error_matches()` would.
+class Error : public std::runtime_error {
+public:
+    /// Copies domain, code and message of `e` (which stays owned by the caller).
+    explicit Error(const GError& e) : Error(e.domain, e.code, e.message ? e.message : "") {}
+    /// An error of `domain` and `code` whose what() is `message`.
+    Error(GQuark domain, int code, const std::string& message)
+        : std::runtime_error(message), domain_(domain), code_(code) {}
+
+    /// The error domain, e.g. G_IO_ERROR.
+    GQuark domain() const noexcept { return domain_; }
+    /// The code within the domain, e.g. G_IO_ERROR_NOT_FOUND.
+    int code() const noexcept { return code_; }
+    /// `g_error_matches()` for the exception.
+    bool matches(GQuark domain, int code) const noexcept {
+        return domain_ == domain && code_ == code;
+    }
+
+private:
+    GQuark domain_;
+    int code_;
+};
+
+/// If `*error` is set: frees it, sets it to null and throws it as tasklet::Error. Takes the
+/// GError over (transfer full) in every case.
+inline void throw_if_error(GError*& error) {
+    if (!error)
+        return;
+    Error e(*error);
+    g_clear_error(&error);
+    throw e;
+}
+
+/// A `GError**` out-parameter that owns what it receives.
+///
+///     tasklet::GErrorOut err;
+///     gboolean ok = g_file_load_contents_finish(file, r, &data, &len, nullptr, err);
+///     err.check(); // throws tasklet::Error if the call failed
+class GErrorOut {
+public:
+    /// Holds no error.
+    GErrorOut() = default;
+    GErrorOut(const GErrorOut&) = delete;
+    GErrorOut& operator=(const GErrorOut&) = delete;
+    /// Frees the error received, if any.
+    ~GErrorOut() { g_clear_error(&error_); }
+
+    /// Passes it as the `GError**` of a call; a previous error is freed first.
+    operator GError**() noexcept {
+        g_clear_error(&error_);
+        return &error_;
+    }
+    /// The error received, or null (still owned by this object).
+    GError* get() const noexcept { return error_; }
+    /// True if a call reported an error.
+    explicit operator bool() const noexcept { return error_ != nullptr; }
+    /// Throws the error received as tasklet::Error (and forgets it); does nothing if none.
+    void check() { throw_if_error(error_); }
+
+private:
+    GError* error_ = nullptr;
+};
+
+/// The inline form of GErrorOut: pass `throw_on_error()` as the `GError**` argument and the
+/// error, if any, is thrown as tasklet::Error at the end of the full expression (after the
+/// call has returned and its other out-parameters are set). Use it only as a temporary
+/// argument. While another exception is already propagating it does not throw.
+///
+///     g_autofree char* data = nullptr;
+///     g_file_load_contents_finish(file, r, &data, &len, nullptr, tasklet::throw_on_error());
+class throw_on_error {
+public:
+    /// Remembers how many exceptions are propagating, to know at the end whether it may throw.
+    throw_on_error() noexcept : uncaught_(std::uncaught_exceptions()) {}
+    throw_on_error(const throw_on_error&) = delete;
+    throw_on_error& operator=(const throw_on_error&) = delete;
+    /// Throws the error the call reported, as tasklet::Error (never while unwinding).
+    // Throwing from a destructor is what lets the error surface in the same line; it is safe
+    // because the object is a temporary and does not throw during stack unwinding.
+    ~throw_on_error() noexcept(false) {
+        if (error_ && std::uncaught_exceptions() == uncaught_)
+            throw_if_error(error_);
+        g_clear_error(&error_);
+    }
+    /// The `GError**` argument of the call.
+    operator GError**() && noexcept { return &error_; }
+
+private:
+    GError* error_ = nullptr;
+    int uncaught_;
+};
+
+// ---- AsyncResult --------------------------------------------------------------------------
+
+/// Owns one reference to the GAsyncResult an async call completed with; converts to
+/// `GAsyncResult*` so it can be passed straight to the matching `*_finish` function.
+class AsyncResult {
+public:
+    /// Holds no result.
+    AsyncResult() = default;
+    /// Takes a new reference to `r` (transfer none).
+    static AsyncResult ref(GAsyncResult* r) noexcept {
+        AsyncResult a;
+        a.r_ = r ? static_cast<GAsyncResult*>(g_object_ref(r)) : nullptr;
+        return a;
+    }
+    /// Shares the result (one more reference).
+    AsyncResult(const AsyncResult& o) noexcept : r_(o.r_) {
+        if (r_)
+            g_object_ref(r_);
+    }
+    /// Takes the reference over; `o` is left empty.
+    AsyncResult(AsyncResult&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
+    /// Replaces the result held (copy or move).
+    AsyncResult& operator=(AsyncResult o) noexcept {
+        std::swap(r_, o.r_);
+        return *this;
+    }
+    /// Drops the reference.
+    ~AsyncResult() {
+        if (r_)
+            g_object_unref(r_);
+    }
+
+    /// The result (borrowed: valid while this object holds it).
+    GAsyncResult* get() const noexcept { return r_; }
+    /// get(), so the object can be passed as the `GAsyncResult*` of a `*_finish` function.
+    operator GAsyncResult*() const noexcept { return r_; }
+    /// True if it holds a result.
+    explicit operator bool() const noexcept { return r_ != nullptr; }
+    /// The object the call was made on (`g_async_result_get_source_object`; borrowed), or
+    /// null.
+    GObject* source_object() const noexcept {
+        if (!r_)
+            return nullptr;
+        GObject* o = g_async_result_get_source_object(r_);
+        if (o)
+            g_object_unref(o); // still referenced by the result
+        return o;
+    }
+
+private:
+    GAsyncResult* r_ = nullptr;
+};
+
+// ---- the shared plumbing of WaitForAsync and WaitForThread ------------------------------
+
+namespace detail {
+
+class AsyncOp;
+
+/// The user_data of one in-flight call. GIO calls a GAsyncReadyCallback exactly once, so the
+/// callback owns the trampoline and frees it; the condition only points at it and, when it
+/// stops waiting (disarm, destruction), sets `op` to null. A callback that arrives after that
+/// — after the tasklet was cancelled, or the condition destroyed — finds nothing to resume
+/// and only frees the trampoline; the GAsyncResult is GIO's (transfer none), which releases
+/// it and whatever unclaimed value it carries.
+struct AsyncTrampoline {
+    AsyncOp* op;
+    std::shared_ptr<void> keep; // what the call itself uses; released on the tasklet's thread
+};
+
+/// Base of conditions that run one GIO-style async call per wait: arm() starts it with a
+/// fresh GCancellable, the callback fires the condition, and disarm() cancels a call still in
+/// flight. Awaited again after it fired (kept armed), it starts the call again.
+class AsyncOp : public WaitCondition {
+public:
+    /// The cancellable of the current (or last) call; cancelled when the condition stops
+    /// waiting for it. Borrowed; null before the first call.
+    GCancellable* cancellable() const noexcept { return cancellable_.get(); }
+    /// True while a call is in flight.
+    bool pending() const noexcept { return trampoline_ != nullptr; }
+
+protected:
+    AsyncOp() = default;
+    ~AsyncOp() override = default;
+
+    /// Starts the call, which must end by calling `cb(source, result, data)` once. If it
+    /// throws, it must not have started it.
+    virtual void start(GCancellable* c, GAsyncReadyCallback cb, gpointer data) = 0;
+    /// The call completed: keep what the tasklet will read. Must not throw.
+    virtual void completed(GAsyncResult* result) noexcept = 0;
+    /// A start() that threw: keep the exception for the tasklet to see.
+    virtual void start_failed(std::exception_ptr e) noexcept = 0;
+    /// Called before each start(): returns state the new call uses, which is kept alive
+    /// until its callback has run (even if the condition is gone by then) and released on
+    /// the tasklet's thread.
+    virtual std::shared_ptr<void> new_call() { return {}; }
+
+    void arm() override { begin(); }
+    void disarm() override {
+        if (AsyncTrampoline* t = std::exchange(trampoline_, nullptr)) {
+            // Detach first: cancelling may complete the call synchronously.
+            t->op = nullptr;
+            g_cancellable_cancel(cancellable_.get());
+        }
+    }
+
+private:
+    void begin() {
+        cancellable_ = ObjectRef<GCancellable>::adopt(g_cancellable_new());
+        auto* t = new AsyncTrampoline{this, new_call()};
+        trampoline_ = t;
+        // GIO delivers the callback to the thread-default context of the caller: make that
+        // the tasklet's context even if another one is pushed while the tasklet runs.
+        GMainContext* ctx = context();
+        g_main_context_push_thread_default(ctx);
+        try {
+            start(cancellable_.get(), &AsyncOp::ready, t);
+        } catch (...) {
+            g_main_context_pop_thread_default(ctx);
+            if (trampoline_ == t) { // the callback did not already run
+                trampoline_ = nullptr;
+                delete t;
+            }
+            throw;
+        }
+        // The callback may have run already and resumed the tasklet, which may have destroyed
+        // this condition: touch no member from here on.
+        g_main_context_pop_thread_default(ctx);
+    }
+
+    static void ready(GObject*, GAsyncResult* result, gpointer data) noexcept {
+        auto* t = static_cast<AsyncTrampoline*>(data);
+        AsyncOp* op = t->op;
+        if (!op) { // a late callback: the tasklet no longer waits for it
+            delete t;
+            return;
+        }
+        op->trampoline_ = nullptr;
+        delete t;
+        op->completed(result);
+        op->deliver();
+    }
+
+    // Fires, and while the tasklet keeps waiting on this condition, runs the call again.
+    void deliver() noexcept {
+        for (;;) {
+            PromiseBase* owner = Access::owner(*this);
+            // Only a tasklet that was suspended is waiting *again* when fire() returns true;
+            // otherwise the event is pending and its next wait consumes this result.
+            bool was_waiting = owner && owner->state_ == State::suspended;
+            if (!fire() || !was_waiting)
+                return;
+            try {
+                begin();
+                return;
+            } catch (...) {
+                start_failed(std::current_exception());
+            }
+        }
+    }
+
+    ObjectRef<GCancellable> cancellable_;
+    AsyncTrampoline* trampoline_ = nullptr;
+};
+
+} // namespace detail
+
+// ---- WaitForAsync -----------------------------------------------------------------------
+
+/// Runs one GIO-style async call and waits for it to complete. `co_await` yields the
+/// AsyncResult, to pass to the matching `*_finish` function.
+///
+///     tasklet::AsyncResult r = co_await tasklet::async(
+///         [&](GCancellable* c, GAsyncReadyCallback cb, gpointer data) {
+///             g_file_load_contents_async(file, c, cb, data);
+///         });
+///     g_file_load_contents_finish(file, r, &data, &len, nullptr, tasklet::throw_on_error());
+///
+/// The starter is called when the condition is armed (on the tasklet's thread, with the
+/// tasklet's context as thread-default, so the callback comes back there) and must start
+/// exactly one call that ends with `cb(source, result, data)`. The starter must pass the
+/// GCancellable on: it is cancelled when the condition is disarmed before the call completed
+/// — when it is destroyed (a temporary: as soon as Cancelled propagates out of the
+/// co_await), when its tasklet ends (cancellation included), or when the tasklet's next wait
+/// does not include it. A callback that arrives after that is ignored safely. While it stays
+/// armed (e.g. `any(op, timeout)` awaited in a loop) the call keeps going; awaited again
+/// after it completed, it starts the call again. If the starter throws, the co_await throws
+/// that (and the starter must not have started the call).
+class WaitForAsync : public detail::AsyncOp {
+public:
+    /// `void start(GCancellable*, GAsyncReadyCallback, gpointer)`.
+    using Starter = std::function<void(GCancellable*, GAsyncReadyCallback, gpointer)>;
+
+    /// An empty starter is std::invalid_argument.
+    explicit WaitForAsync(Starter start) : start_(std::move(start)) {
+        if (!start_)
+            throw std::invalid_argument("tasklet: WaitForAsync: empty starter");
+    }
+    /// Cancels a call still in flight.
+    ~WaitForAsync() override {
+        if (armed())
+            disarm();
+    }
+
+    /// The result of the last completed call (null before); rethrows what the starter threw.
+    const AsyncResult& result() const {
+        if (error_)
+            std::rethrow_exception(error_);
+        return result_;
+    }
+
+protected:
+    void start(GCancellable* c, GAsyncReadyCallback cb, gpointer data) override {
+        result_ = AsyncResult();
+        error_ = nullptr;
+        start_(c, cb, data);
+    }
+    void completed(GAsyncResult* r) noexcept override { result_ = AsyncResult::ref(r); }
+    void start_failed(std::exception_ptr e) noexcept override { error_ = std::move(e); }
+
+private:
+    AsyncResult await_result() const { return result(); }
+    friend struct detail::Access;
+
+    Starter start_;
+    AsyncResult result_;
+    std::exception_ptr error_;
+};
+
+/// `co_await tasklet::async(starter)`: see WaitForAsync.
+template <class F>
+    requires std::is_invocable_v<F&, GCancellable*, GAsyncReadyCallback, gpointer>
+WaitForAsync async(F&& start) {
+    return WaitForAsync(WaitForAsync::Starter(std::forward<F>(start)));
+}
+
+} // namespace tasklet
