@@ -2,9 +2,15 @@
 // The umbrella header: includes every public header.
 #pragma once
 
+#include "call.hpp"
+#include "gio.hpp"
 #include "idle.hpp"
+#include "io.hpp"
 #include "join.hpp"
 #include "messages.hpp"
+#include "process.hpp"
+#include "signal.hpp"
 #include "tasklet_type.hpp"
+#include "thread.hpp"
 #include "timeout.hpp"
 #include "wait.hpp"
