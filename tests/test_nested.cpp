@@ -2,6 +2,7 @@
 #include "support.hpp"
 
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace tasklet;
@@ -61,4 +62,53 @@ TEST_CASE("an event for a tasklet inside its own nested loop completes its next 
     t.return_value();
     CHECK(iterations_after >= 0);
     CHECK(iterations_after < 3); // no 5 ms wait: the pending tick was delivered at once
+}
+
+namespace {
+// Counts main-loop iterations of the context it is attached to (prepare runs once each).
+struct IterationCounter {
+    GSource base;
+    int* count;
+};
+gboolean count_prepare(GSource* s, gint* timeout) {
+    ++*reinterpret_cast<IterationCounter*>(s)->count;
+    *timeout = -1;
+    return FALSE;
+}
+GSourceFuncs counter_funcs = {count_prepare, nullptr, nullptr, nullptr, nullptr, nullptr};
+} // namespace
+
+TEST_CASE("a ready fd does not spin a nested main loop run by the tasklet waiting on it") {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    REQUIRE(write(fds[1], "x", 1) == 1);
+    GMainLoop* nested = g_main_loop_new(nullptr, FALSE);
+    int iterations = 0;
+    auto t = [](int fd, GMainLoop* nested, int& iterations) -> Tasklet<int> {
+        WaitForIO io(fd, G_IO_IN);
+        co_await io; // readable; we do not read, so it stays readable
+        GSource* counter = g_source_new(&counter_funcs, sizeof(IterationCounter));
+        reinterpret_cast<IterationCounter*>(counter)->count = &iterations;
+        g_source_attach(counter, nullptr);
+        GSource* stop = g_timeout_source_new(50);
+        g_source_set_callback(
+            stop, [](gpointer l) -> gboolean {
+                g_main_loop_quit(static_cast<GMainLoop*>(l));
+                return G_SOURCE_REMOVE;
+            },
+            nested, nullptr);
+        g_source_attach(stop, nullptr);
+        g_source_unref(stop);
+        g_main_loop_run(nested); // the fd is ready all along
+        g_source_destroy(counter);
+        g_source_unref(counter);
+        GIOCondition c = co_await io; // the event kept while we were busy
+        co_return static_cast<int>(c);
+    }(fds[0], nested, iterations);
+    test::run_until([&] { return t.done(); });
+    g_main_loop_unref(nested);
+    close(fds[0]);
+    close(fds[1]);
+    CHECK((t.return_value() & G_IO_IN) != 0);
+    CHECK(iterations < 100); // a spinning loop would iterate thousands of times in 50 ms
 }

@@ -86,7 +86,16 @@ protected:
     /// destroyed: the caller touches no member. Never throws into GLib.
     gboolean deliver() noexcept {
         try {
-            return fire() ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+            if (!fire())
+                return G_SOURCE_REMOVE;
+            if (Access::pending(*this)) {
+                // The owner is not suspended (it runs a nested main loop): the event waits
+                // for its next wait. Stop watching meanwhile, so a level-triggered source
+                // does not spin that loop; kept_armed() watches again when the owner waits.
+                source_.reset();
+                return G_SOURCE_REMOVE;
+            }
+            return G_SOURCE_CONTINUE;
         } catch (...) {
             log_callback_exception("a source callback");
             return G_SOURCE_REMOVE;
@@ -94,6 +103,11 @@ protected:
     }
 
 private:
+    void kept_armed() override {
+        if (!source_)
+            attach(create_source());
+    }
+
     int priority_;
     SourcePtr source_;
 };
