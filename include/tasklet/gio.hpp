@@ -323,12 +323,15 @@ public:
     }
 
 protected:
+    /// Starts one call of the wrapped `*_async` function (the AsyncOp protocol in detail/).
     void start(GCancellable* c, GAsyncReadyCallback cb, gpointer data) override {
         result_ = AsyncResult();
         error_ = nullptr;
         start_(c, cb, data);
     }
+    /// Keeps the call's result for result() and `co_await`.
     void completed(GAsyncResult* r) noexcept override { result_ = AsyncResult::ref(r); }
+    /// Keeps what the starter threw, to rethrow it from result() and `co_await`.
     void start_failed(std::exception_ptr e) noexcept override { error_ = std::move(e); }
 
 private:

@@ -63,6 +63,7 @@ public:
     GSocket* socket() const noexcept { return socket_.get(); }
 
 protected:
+    /// A GLib watch on the fd, channel or socket (the SourceCondition protocol in detail/).
     GSource* create_source() override {
         auto watched = static_cast<GIOCondition>(cond_ | always);
         GSource* s;

@@ -50,11 +50,19 @@ private:
 
 namespace detail {
 
+// What `co_await t` yields: T& (T&& for an rvalue handle), nothing for Tasklet<void>. A
+// trait, because std::conditional_t would form `void&` for T = void.
+template <class T, bool Rvalue> struct join_result {
+    using type = std::conditional_t<Rvalue, T&&, T&>;
+};
+template <bool Rvalue> struct join_result<void, Rvalue> {
+    using type = void;
+};
+
 /// `co_await t` on a tasklet handle.
 template <class T, bool Rvalue> class JoinAwaiter {
 public:
-    using result_type =
-        std::conditional_t<std::is_void_v<T>, void, std::conditional_t<Rvalue, T&&, T&>>;
+    using result_type = typename join_result<T, Rvalue>::type;
 
     explicit JoinAwaiter(const Tasklet<T>& t) : w_(t) {}
     bool await_ready() const noexcept { return false; }

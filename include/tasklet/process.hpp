@@ -70,8 +70,8 @@ protected:
             fire(); // the owner is running: its wait completes at once
     }
 
-    // While the outcome is unknown, GLib's child watch. Once known, an idle source, so that
-    // waiting again (persistent arming) completes in the next main-loop iteration.
+    /// While the outcome is unknown, GLib's child watch. Once known, an idle source, so that
+    /// waiting again (persistent arming) completes in the next main-loop iteration.
     GSource* create_source() override {
         GSource* s;
         if (ended_ || error_) {

@@ -189,15 +189,18 @@ struct Emission {
     bool destroyed = false;
 
     Emission() = default;
+    /// Takes a new reference to `object` and deep-copies the arguments.
     Emission(const Emission& o) : destroyed(o.destroyed) {
         detail::copy_values(o.args.data(), o.args.size(), args);
         object = o.object ? G_OBJECT(g_object_ref(o.object)) : nullptr;
     }
+    /// Takes over `o`'s reference and arguments; `o` is left empty.
     Emission(Emission&& o) noexcept
         : object(std::exchange(o.object, nullptr)), args(std::move(o.args)),
           destroyed(o.destroyed) {
         o.args.clear();
     }
+    /// Copy or move assignment; what this Emission held is released.
     Emission& operator=(Emission o) noexcept {
         std::swap(object, o.object);
         std::swap(args, o.args);

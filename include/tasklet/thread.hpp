@@ -76,12 +76,14 @@ public:
     }
 
 protected:
+    /// A fresh job for one run of the function (the AsyncOp protocol in detail/).
     std::shared_ptr<void> new_call() override {
         start_error_ = nullptr;
         done_ = false;
         job_ = std::make_shared<Job>(fn_, call_);
         return job_;
     }
+    /// Runs the job on GLib's thread pool (GTask); completion comes back on our context.
     void start(GCancellable* c, GAsyncReadyCallback cb, gpointer data) override {
         GTask* task = g_task_new(nullptr, c, cb, data);
         // The result travels in the job; the task only signals completion, so a cancelled
@@ -92,9 +94,11 @@ protected:
         g_task_run_in_thread(task, &run);
         g_object_unref(task);
     }
+    /// Notes whether the job ran to its end (its result or exception is in the job).
     void completed(GAsyncResult*) noexcept override {
         done_ = job_->finished.load(std::memory_order_acquire);
     }
+    /// Keeps what starting the job threw, to rethrow it from `co_await`.
     void start_failed(std::exception_ptr e) noexcept override { start_error_ = std::move(e); }
     void disarm() override {
         bool running = pending();
