@@ -65,27 +65,30 @@ protected:
                 std::system_error(ECHILD, std::generic_category(),
                                   "tasklet: WaitForProcess: pid " + std::to_string(pid_) +
                                       " is not a child of this process, or was reaped elsewhere"));
-        SourceCondition::arm();
         if (ended_ || error_)
             fire(); // the owner is running: its wait completes at once
+        else
+            SourceCondition::arm();
     }
 
-    /// While the outcome is unknown, GLib's child watch. Once known, an idle source, so that
-    /// waiting again (persistent arming) completes in the next main-loop iteration.
+    /// GLib's child watch (while the outcome is unknown).
     GSource* create_source() override {
-        GSource* s;
-        if (ended_ || error_) {
-            s = g_idle_source_new();
-            bind_callback(s, &on_again);
-        } else {
-            s = g_child_watch_source_new(pid_);
-            bind_callback(s, &on_child);
-        }
+        GSource* s = g_child_watch_source_new(pid_);
+        bind_callback(s, &on_child);
         g_source_set_static_name(s, "tasklet WaitForProcess");
         return s;
     }
 
 private:
+    // Awaited again once the outcome is known (the child watch is gone: GLib removes it after
+    // its one dispatch): the wait completes at once with the same status or error.
+    void kept_armed() override {
+        if (ended_ || error_)
+            fire();
+        else
+            SourceCondition::kept_armed();
+    }
+
     // waitid() without reaping: ECHILD means no waitable child with that pid.
     static bool is_child(GPid pid) noexcept {
         siginfo_t info{};
@@ -100,11 +103,8 @@ private:
         auto& self = from_data<WaitForProcess>(data);
         self.status_ = status;
         self.ended_ = true;
-        // A child watch dispatches once and is then removed by GLib, whatever we return.
-        if (self.deliver() == G_SOURCE_CONTINUE)
-            self.attach(self.create_source());
+        self.deliver(); // a child watch dispatches once; GLib removes it whatever we return
     }
-    static gboolean on_again(gpointer data) { return from_data<WaitForProcess>(data).deliver(); }
 
     int await_result() const {
         if (error_)

@@ -102,12 +102,13 @@ protected:
         }
     }
 
-private:
+    /// Watches again if deliver() stopped watching while the event was pending.
     void kept_armed() override {
         if (!source_)
             attach(create_source());
     }
 
+private:
     int priority_;
     SourcePtr source_;
 };
