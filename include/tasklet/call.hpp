@@ -212,7 +212,6 @@ protected:
             pump(); // a call arrived while nobody waited: the wait completes at once
     }
     void disarm() override {
-        retry_.reset();
         // A delivery that was pending when the owner moved on without taking it goes back
         // to the front of the queue.
         if (inflight_ && detail::Access::pending(*this) && current_)
@@ -255,37 +254,14 @@ private:
             }
             inflight_ = true;
             fire(); // pending: the owner is running
-            if (!queue_.empty())
-                retry_later(); // in case it takes this one through any() (see below)
             return true;
         }
         return true;
     }
 
-    // When the owner takes a pending delivery through any(), nothing here runs before it
-    // waits again; an idle callback then delivers the rest of the queue.
-    void retry_later() {
-        if (retry_)
-            return;
-        GSource* s = g_idle_source_new();
-        detail::SourcePtr owned(s);
-        g_source_set_priority(s, G_PRIORITY_DEFAULT);
-        g_source_set_callback(
-            s,
-            [](gpointer data) -> gboolean {
-                auto* self = static_cast<WaitForCall*>(data);
-                if (!self->pump())
-                    return G_SOURCE_REMOVE; // disarmed (which destroyed this source) or gone
-                if (self->queue_.empty()) {
-                    self->retry_.reset();
-                    return G_SOURCE_REMOVE;
-                }
-                return G_SOURCE_CONTINUE;
-            },
-            this, nullptr);
-        g_source_attach(s, context());
-        retry_ = std::move(owned);
-    }
+    // Awaited again: the rest of the queue. (A delivery taken through any() never reaches
+    // await_result(), so this is where the next queued call goes out.)
+    void kept_armed() override { pump(); }
 
     Arguments await_result() {
         if (!current_)
@@ -302,7 +278,6 @@ private:
     std::optional<Arguments> current_; // the call being delivered
     std::optional<Arguments> last_;    // the last call made (args())
     bool inflight_ = false;            // current_ was delivered as a pending event
-    detail::SourcePtr retry_;
 };
 
 } // namespace tasklet
