@@ -471,7 +471,7 @@ inline bool PromiseBase::remove_join(std::uint64_t id) {
 inline void PromiseBase::run_joins() noexcept {
     while (extras_ && !extras_->joins.empty()) {
         JoinEntry e = std::move(extras_->joins.front());
-        extras_->joins.pop_front();
+        extras_->joins.erase(extras_->joins.begin());
         try {
             e.fn(Access::share(this));
         } catch (...) {

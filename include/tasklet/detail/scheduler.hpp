@@ -422,8 +422,9 @@ inline gboolean Lane::dispatch(GSource* s, GSourceFunc, gpointer) noexcept {
     Lane& l = of(s);
     l.run_handed_over();
     // Only timers need the time; reading it takes the context's lock, so an idle-only lane
-    // skips it (a fired idle's requeue() ignores `now`).
-    l.run_batch(l.heap_.empty() ? 0 : l.now(s));
+    // skips it (a fired idle's requeue() ignores `now`). An outer batch taken over by a
+    // nested dispatch may hold timers: then the time is read.
+    l.run_batch(l.heap_.empty() && !l.batch_ ? 0 : l.now(s));
     return G_SOURCE_CONTINUE;
 }
 
