@@ -183,3 +183,17 @@ TEST_CASE("the last handle may be dropped on another thread after the tasklet en
     CHECK(test::run_with_watchdog(t).size() == 1000);
     std::thread([moved = std::move(t)]() mutable { moved = {}; }).join();
 }
+
+TEST_CASE("a handle copied on the tasklet's thread may be dropped on another while it waits") {
+    auto t = []() -> Tasklet<> {
+        WaitForMessages quit("quit");
+        co_await quit;
+    }();
+    for (int i = 0; i < 100; ++i) {
+        AnyTasklet copy = t;
+        std::thread([c = std::move(copy)]() mutable { AnyTasklet d = std::move(c); }).join();
+    }
+    CHECK(t.state() == State::suspended); // the frame is still there (ASan would say)
+    t.send_message(Message("quit"));
+    CHECK(t.done());
+}

@@ -15,6 +15,8 @@ template <class T> class WaitForTasklet : public detail::JoinWaiter {
 public:
     /// Waits for `t`.
     explicit WaitForTasklet(Tasklet<T> t) : JoinWaiter(std::move(t)) {}
+    /// @private For `co_await t`: waits on `t` without copying the handle.
+    WaitForTasklet(const Tasklet<T>& t, Borrow b) : JoinWaiter(t, b) {}
 
     /// The tasklet's return value (kiwi's `.retval`); rethrows; std::logic_error before it
     /// ended.
@@ -32,6 +34,8 @@ template <> class WaitForTasklet<void> : public detail::JoinWaiter {
 public:
     /// Waits for `t`.
     explicit WaitForTasklet(AnyTasklet t) : JoinWaiter(std::move(t)) {}
+    /// @private For `co_await t`: waits on `t` without copying the handle.
+    WaitForTasklet(const AnyTasklet& t, Borrow b) : JoinWaiter(t, b) {}
 
     /// Rethrows the exception the tasklet ended with; std::logic_error before it ended.
     void retval() {
@@ -64,7 +68,8 @@ template <class T, bool Rvalue> class JoinAwaiter {
 public:
     using result_type = typename join_result<T, Rvalue>::type;
 
-    explicit JoinAwaiter(const Tasklet<T>& t) : w_(t) {}
+    // `t` outlives this awaiter: borrowed, not copied (see JoinWaiter::Borrow).
+    explicit JoinAwaiter(const Tasklet<T>& t) : w_(t, JoinWaiter::Borrow{}) {}
     bool await_ready() const noexcept { return false; }
     template <class P> bool await_suspend(std::coroutine_handle<P> h) {
         p_ = &promise_of(h);

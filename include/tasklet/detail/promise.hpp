@@ -61,9 +61,15 @@ struct Extras {
 class JoinWaiter : public WaitCondition {
 public:
     ~JoinWaiter() override;
+    struct Borrow {};
 
 protected:
     explicit JoinWaiter(AnyTasklet target);
+    /// For `co_await t`: borrows `target` and takes a reference of its own only when the
+    /// wait may suspend (the target has not ended). Until then no other code runs, so the
+    /// handle object is still there; while suspended, it might be reassigned. So the usual
+    /// spawn-and-await (the target has already ended) pays no atomic copy of the handle.
+    JoinWaiter(const AnyTasklet& target, Borrow);
     void arm() override;
     void disarm() override;
     PromiseBase& target() const noexcept;
@@ -76,6 +82,7 @@ private:
     JoinWaiter* jprev_ = nullptr;
     JoinWaiter* jnext_ = nullptr;
     bool linked_ = false;
+    bool borrowed_ = false; // target_ holds no reference (see Borrow)
     friend class PromiseBase;
 };
 
@@ -128,7 +135,10 @@ public:
     }
     std::string describe() const;
 
-    std::atomic<std::uint32_t> refs_{1}; // the handle get_return_object() makes
+    // The handle get_return_object() makes, and (unless deferred) the reference the running
+    // tasklet holds on itself: counted here at once rather than by an atomic increment in
+    // start_now() (see PromiseBase()).
+    std::atomic<std::uint32_t> refs_{1};
     State state_ = State::suspended;
     bool started_ = false;
     bool deferred_ = false;
@@ -326,6 +336,11 @@ struct Access {
         p->ref();
         return AnyTasklet(p, AnyTasklet::Adopt{});
     }
+    /// A handle that holds no reference: give it up with forget(), never let it drop one.
+    static AnyTasklet borrow(const AnyTasklet& t) noexcept {
+        return AnyTasklet(t.p_, AnyTasklet::Adopt{});
+    }
+    static void forget(AnyTasklet& t) noexcept { t.p_ = nullptr; }
     static PromiseBase* owner(const WaitCondition& c) noexcept { return c.owner_; }
     /// True while a fire() made when the owner was not suspended awaits its next wait.
     static bool pending(const WaitCondition& c) noexcept { return c.pending_; }

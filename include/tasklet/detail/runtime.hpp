@@ -38,7 +38,12 @@ inline std::atomic<std::uint64_t> next_join_id{1};
 // ---- PromiseBase: life cycle -------------------------------------------------------------
 
 inline PromiseBase::PromiseBase()
-    : deferred_(std::exchange(tls_defer_next, false)), sched_(Scheduler::for_thread_default()) {}
+    : deferred_(std::exchange(tls_defer_next, false)), sched_(Scheduler::for_thread_default()) {
+    // Not deferred: the body starts (start_now()) before anyone else sees the frame, so
+    // the self reference is counted now, with a plain store instead of a locked increment.
+    if (!deferred_)
+        refs_.store(2, std::memory_order_relaxed);
+}
 
 inline PromiseBase::~PromiseBase() {
     if (error_ && !observed_ && !cancelled_) {
@@ -79,15 +84,16 @@ inline std::string PromiseBase::describe() const {
     return buf;
 }
 
+// The caller has counted the reference the tasklet keeps on itself until it ends.
 inline void PromiseBase::start_now() {
     started_ = true;
-    ref(); // the tasklet keeps itself alive until it ends
     resume();
 }
 
 inline void PromiseBase::start() {
     if (started_ || ended())
         throw std::logic_error("tasklet: start(): the tasklet was already started");
+    ref(); // the tasklet keeps itself alive until it ends
     start_now();
 }
 
@@ -509,9 +515,17 @@ inline JoinWaiter::JoinWaiter(AnyTasklet target) : target_(std::move(target)) {
         throw std::invalid_argument("tasklet: WaitForTasklet: empty tasklet handle");
 }
 
+inline JoinWaiter::JoinWaiter(const AnyTasklet& target, Borrow)
+    : target_(Access::borrow(target)), borrowed_(true) {
+    if (!target_)
+        throw std::invalid_argument("tasklet: WaitForTasklet: empty tasklet handle");
+}
+
 inline JoinWaiter::~JoinWaiter() {
     if (armed())
         disarm();
+    if (borrowed_)
+        Access::forget(target_);
 }
 
 inline PromiseBase& JoinWaiter::target() const noexcept { return *Access::promise(target_); }
@@ -523,6 +537,10 @@ inline void JoinWaiter::arm() {
     if (t.ended()) {
         fire(); // the owner is running: the event is pending and completes the wait at once
         return;
+    }
+    if (borrowed_) { // it will suspend: hold the target from now on (see Borrow)
+        t.ref();
+        borrowed_ = false;
     }
     jprev_ = t.waiters_tail_;
     jnext_ = nullptr;
