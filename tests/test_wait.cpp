@@ -561,3 +561,19 @@ TEST_CASE("get_event() names the condition that resumed the tasklet, after any k
     CHECK(seen[1] != nullptr);
     CHECK(seen[1] == seen[2]);
 }
+
+TEST_CASE("Event::is(tasklet) says whether a tasklet's end resumed the wait") {
+    auto quick = []() -> tasklet::Tasklet<int> {
+        co_await tasklet::WaitForIdle();
+        co_return 1;
+    }();
+    auto slow = []() -> tasklet::Tasklet<> { co_await tasklet::WaitForTimeout(60000); }();
+    auto t = [](tasklet::Tasklet<int> quick, tasklet::AnyTasklet slow) -> tasklet::Tasklet<int> {
+        tasklet::WaitForTimeout limit(60000);
+        tasklet::Event& e = co_await tasklet::any(limit, slow, quick);
+        co_return (e.is(quick) ? 1 : 0) + (e.is(slow) ? 10 : 0) + (e.is(limit) ? 100 : 0) +
+            (e.is(tasklet::AnyTasklet()) ? 1000 : 0);
+    }(quick, slow);
+    CHECK(test::run_with_watchdog(t) == 1);
+    slow.cancel();
+}

@@ -82,6 +82,9 @@ public:
     WaitCondition* condition() const noexcept { return cond_; }
     /// True if `c` is what fired: `if (e.is(timeout))` after `co_await any(timeout, ...)`.
     bool is(const WaitCondition& c) const noexcept { return cond_ == &c; }
+    /// True if what fired is the end of tasklet `t` (a WaitForTasklet waiting for it, such
+    /// as the one any() makes for a tasklet handle): `if (e.is(worker)) ...`.
+    bool is(const AnyTasklet& t) const noexcept;
     /// `dynamic_cast<C*>(condition())`.
     template <class C> C* as() const noexcept { return dynamic_cast<C*>(cond_); }
     /// The message received, else nullptr.

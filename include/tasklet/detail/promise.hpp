@@ -61,6 +61,8 @@ struct Extras {
 class JoinWaiter : public WaitCondition {
 public:
     ~JoinWaiter() override;
+    /// True if it waits for the tasklet `t` is a handle to.
+    bool waits_for(const AnyTasklet& t) const noexcept;
     struct Borrow {};
 
 protected:

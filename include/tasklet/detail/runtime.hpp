@@ -528,6 +528,10 @@ inline JoinWaiter::~JoinWaiter() {
         Access::forget(target_);
 }
 
+inline bool JoinWaiter::waits_for(const AnyTasklet& t) const noexcept {
+    return Access::promise(target_) == Access::promise(t);
+}
+
 inline PromiseBase& JoinWaiter::target() const noexcept { return *Access::promise(target_); }
 
 inline void JoinWaiter::arm() {
@@ -681,6 +685,11 @@ inline bool WaitCondition::fire_impl(Message* message) {
     }
     destroyed_ = outer;
     return armed_;
+}
+
+inline bool Event::is(const AnyTasklet& t) const noexcept {
+    auto* w = dynamic_cast<const detail::JoinWaiter*>(cond_);
+    return w && t && w->waits_for(t);
 }
 
 inline Event& get_event() {
