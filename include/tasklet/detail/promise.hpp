@@ -44,9 +44,34 @@ struct JoinEntry {
     std::function<void(AnyTasklet)> fn;
 };
 
+/// Undelivered messages in arrival order. The deque is made on the first push: an empty
+/// libstdc++ std::deque already allocates ~600 bytes, and most tasklets that wait for
+/// messages get them delivered directly, never queued.
+class MessageQueue {
+public:
+    using iterator = std::deque<Message>::iterator;
+    bool empty() const noexcept { return !q_ || q_->empty(); }
+    iterator begin() noexcept { return q_ ? q_->begin() : iterator(); }
+    iterator end() noexcept { return q_ ? q_->end() : iterator(); }
+    iterator erase(iterator it) { return q_->erase(it); }
+    void pop_front() { q_->pop_front(); }
+    void push_back(Message&& m) {
+        if (!q_)
+            q_ = std::make_unique<std::deque<Message>>();
+        q_->push_back(std::move(m));
+    }
+    void clear() noexcept {
+        if (q_)
+            q_->clear();
+    }
+
+private:
+    std::unique_ptr<std::deque<Message>> q_;
+};
+
 /// What only some tasklets need; allocated on first use to keep the frame small.
 struct Extras {
-    std::deque<Message> queue;              // undelivered messages, arrival order
+    MessageQueue queue;                     // undelivered messages, arrival order
     bool unfiltered = false;                // queue holds messages not yet filtered
     std::vector<ActionEntry> actions;       // current message actions, resolved
     std::optional<Message> event_message;   // the message being delivered
