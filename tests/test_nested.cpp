@@ -7,6 +7,16 @@
 
 using namespace tasklet;
 
+namespace {
+// Quits `loop` after `ms` milliseconds (a GLib timeout on the default context).
+void quit_after(GMainLoop* loop, guint ms) {
+    g_timeout_add(ms, [](gpointer l) -> gboolean {
+        g_main_loop_quit(static_cast<GMainLoop*>(l));
+        return G_SOURCE_REMOVE;
+    }, loop);
+}
+} // namespace
+
 TEST_CASE("other tasklets keep running inside a nested main loop run by a tasklet") {
     std::vector<std::string> trace;
     GMainLoop* nested = g_main_loop_new(nullptr, FALSE);
@@ -43,15 +53,7 @@ TEST_CASE("an event for a tasklet inside its own nested loop completes its next 
         co_await tick;
         // The tick keeps running while we are inside the nested loop: it fires, but this
         // tasklet is not suspended, so the event is kept for its next wait on `tick`.
-        GSource* stop = g_timeout_source_new(40);
-        g_source_set_callback(
-            stop, [](gpointer l) -> gboolean {
-                g_main_loop_quit(static_cast<GMainLoop*>(l));
-                return G_SOURCE_REMOVE;
-            },
-            nested, nullptr);
-        g_source_attach(stop, nullptr);
-        g_source_unref(stop);
+        quit_after(nested, 40);
         g_main_loop_run(nested);
         gint64 before = g_get_monotonic_time();
         co_await tick; // completes without waiting a period
@@ -90,15 +92,7 @@ TEST_CASE("a ready fd does not spin a nested main loop run by the tasklet waitin
         GSource* counter = g_source_new(&counter_funcs, sizeof(IterationCounter));
         reinterpret_cast<IterationCounter*>(counter)->count = &iterations;
         g_source_attach(counter, nullptr);
-        GSource* stop = g_timeout_source_new(50);
-        g_source_set_callback(
-            stop, [](gpointer l) -> gboolean {
-                g_main_loop_quit(static_cast<GMainLoop*>(l));
-                return G_SOURCE_REMOVE;
-            },
-            nested, nullptr);
-        g_source_attach(stop, nullptr);
-        g_source_unref(stop);
+        quit_after(nested, 50);
         g_main_loop_run(nested); // the fd is ready all along
         g_source_destroy(counter);
         g_source_unref(counter);
