@@ -122,46 +122,29 @@ public:
     /// Takes a new reference to `r` (transfer none).
     static AsyncResult ref(GAsyncResult* r) noexcept {
         AsyncResult a;
-        a.r_ = r ? static_cast<GAsyncResult*>(g_object_ref(r)) : nullptr;
+        a.r_ = detail::ObjectRef<GAsyncResult>::ref(r);
         return a;
-    }
-    /// Shares the result (one more reference).
-    AsyncResult(const AsyncResult& o) noexcept : r_(o.r_) {
-        if (r_)
-            g_object_ref(r_);
-    }
-    /// Takes the reference over; `o` is left empty.
-    AsyncResult(AsyncResult&& o) noexcept : r_(std::exchange(o.r_, nullptr)) {}
-    /// Replaces the result held (copy or move).
-    AsyncResult& operator=(AsyncResult o) noexcept {
-        std::swap(r_, o.r_);
-        return *this;
-    }
-    /// Drops the reference.
-    ~AsyncResult() {
-        if (r_)
-            g_object_unref(r_);
     }
 
     /// The result (borrowed: valid while this object holds it).
-    GAsyncResult* get() const noexcept { return r_; }
+    GAsyncResult* get() const noexcept { return r_.get(); }
     /// get(), so the object can be passed as the `GAsyncResult*` of a `*_finish` function.
-    operator GAsyncResult*() const noexcept { return r_; }
+    operator GAsyncResult*() const noexcept { return r_.get(); }
     /// True if it holds a result.
-    explicit operator bool() const noexcept { return r_ != nullptr; }
+    explicit operator bool() const noexcept { return r_.get() != nullptr; }
     /// The object the call was made on (`g_async_result_get_source_object`; borrowed), or
     /// null.
     GObject* source_object() const noexcept {
         if (!r_)
             return nullptr;
-        GObject* o = g_async_result_get_source_object(r_);
+        GObject* o = g_async_result_get_source_object(r_.get());
         if (o)
             g_object_unref(o); // still referenced by the result
         return o;
     }
 
 private:
-    GAsyncResult* r_ = nullptr;
+    detail::ObjectRef<GAsyncResult> r_; // copyable and movable: shares the reference
 };
 
 // ---- the shared plumbing of WaitForAsync and WaitForThread ------------------------------

@@ -68,22 +68,4 @@ private:
     T* p_ = nullptr;
 };
 
-/// Owns a GError* (freed on destruction).
-class ErrorPtr {
-public:
-    ErrorPtr() = default;
-    ErrorPtr(const ErrorPtr&) = delete;
-    ErrorPtr& operator=(const ErrorPtr&) = delete;
-    ~ErrorPtr() { g_clear_error(&e_); }
-    GError** out() noexcept {
-        g_clear_error(&e_);
-        return &e_;
-    }
-    GError* get() const noexcept { return e_; }
-    explicit operator bool() const noexcept { return e_ != nullptr; }
-
-private:
-    GError* e_ = nullptr;
-};
-
 } // namespace tasklet::detail
