@@ -106,3 +106,26 @@ TEST_CASE("a ready fd does not spin a nested main loop run by the tasklet waitin
     CHECK((t.return_value() & G_IO_IN) != 0);
     CHECK(iterations < 100); // a spinning loop would iterate thousands of times in 50 ms
 }
+
+TEST_CASE("a context's scheduler may go away inside its own dispatch") {
+    GMainContext* ctx = g_main_context_new();
+    bool ended = false;
+    g_main_context_push_thread_default(ctx);
+    // Fire and forget: only the tasklet itself keeps it (and so its scheduler) alive.
+    [](bool& ended) -> Tasklet<> {
+        co_await WaitForIdle();
+        ended = true;
+    }(ended);
+    g_main_context_pop_thread_default(ctx);
+    // Creating a tasklet on another context moves this thread's scheduler cache off `ctx`,
+    // so the tasklet above holds the last reference to ctx's scheduler.
+    [[maybe_unused]] auto other = []() -> Tasklet<> { co_return; }();
+    REQUIRE(test::attached_sources(ctx) > 0); // the scheduler's lane
+    // The tasklet ends inside the lane's dispatch; freeing its frame frees the scheduler,
+    // which detaches the lane that is dispatching (ASan checks nothing is touched after).
+    test::run_until([&] { return ended; }, 10.0, ctx);
+    test::drain(ctx);
+    CHECK(ended);
+    CHECK(test::attached_sources(ctx) == 0);
+    g_main_context_unref(ctx);
+}
