@@ -84,6 +84,9 @@ private:
     friend struct LaneList;
 };
 
+/// Starts loading the frame of the tasklet `c` is armed for into the cache.
+void prefetch_owner(LaneCondition* c) noexcept;
+
 /// One GSource of a scheduler, at one priority.
 class Lane {
 public:
@@ -163,10 +166,16 @@ private:
 class Scheduler {
 public:
     /// The scheduler of the calling thread's thread-default context (new reference).
+    /// The scheduler of the thread-default context, with a reference for the caller.
     static Scheduler* for_thread_default();
 
     void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-    void unref() noexcept;
+    void unref(std::uint32_t n = 1) noexcept;
+    /// Gives back a reference from for_thread_default(): to this thread's stock when it is
+    /// this thread's cached scheduler (no locked instruction), else unref().
+    void release() noexcept;
+    struct Cache;
+    struct CacheReaper;
     GMainContext* context() const noexcept { return ctx_; }
     Lane& lane(int priority);
     /// The earliest timer deadline of all lanes (µs), G_MAXINT64 if none (for VirtualClock).
@@ -209,14 +218,6 @@ private:
         static Registry r;
         return r;
     }
-    struct Cache {
-        GMainContext* ctx = nullptr;
-        Scheduler* sched = nullptr;
-        ~Cache() {
-            if (sched)
-                sched->unref();
-        }
-    };
 
     std::atomic<std::uint32_t> refs_{1};
     GMainContext* ctx_;
@@ -446,12 +447,19 @@ inline void Lane::run_batch(gint64 now) noexcept {
         batch.take_all(*batch_);
     LaneList* outer = std::exchange(batch_, &batch);
     while (!heap_.empty() && heap_.front().deadline <= now) {
+        // One of the root's children is the next to come out.
+        for (std::size_t k = 1; k < 5 && k < heap_.size(); ++k)
+            __builtin_prefetch(heap_[k].cond, 1);
         LaneCondition* c = heap_.front().cond;
         remove(c);
         batch.push_back(c);
     }
     batch.take_all(idles_);
     while (LaneCondition* c = batch.pop_front()) {
+        // With thousands of tasklets due at once, each one's frame is a cache miss: fetch
+        // the next one's while this one runs.
+        if (LaneCondition* next = batch.head)
+            prefetch_owner(next);
         if (c->fire() && !c->queued())
             c->requeue(now);
     }
@@ -507,8 +515,8 @@ inline bool Scheduler::try_ref() noexcept {
     return false;
 }
 
-inline void Scheduler::unref() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1)
+inline void Scheduler::unref(std::uint32_t n) noexcept {
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) != n)
         return;
     {
         Registry& r = registry();
@@ -531,22 +539,70 @@ inline Scheduler* Scheduler::acquire(GMainContext* ctx) {
     return fresh.release();
 }
 
+/// Each thread keeps the scheduler of the thread-default context it last created a tasklet
+/// in (one reference), so creating tasklets in a loop takes no registry lock and does not
+/// build and tear down lanes every time; plus a stock of references taken in bulk, so a
+/// tasklet created and freed on this thread takes and gives back its reference without a
+/// locked instruction. Trivially destructible: reaching it costs no guard; CacheReaper
+/// gives everything back when the thread exits.
+struct Scheduler::Cache {
+    static constexpr std::uint32_t batch = 256;
+    static constexpr std::uint32_t max_stock = 4 * batch;
+    GMainContext* ctx;
+    Scheduler* sched;
+    std::uint32_t stock; // references on sched held for tasklets to come
+    bool reaper_armed;
+    bool closed; // the thread is exiting: references go straight back
+
+    void drop() noexcept {
+        if (Scheduler* s = std::exchange(sched, nullptr))
+            s->unref(1 + std::exchange(stock, 0));
+        ctx = nullptr;
+    }
+};
+inline constinit thread_local Scheduler::Cache scheduler_cache{};
+
+struct Scheduler::CacheReaper {
+    bool armed = false;
+    ~CacheReaper() {
+        scheduler_cache.closed = true;
+        scheduler_cache.drop();
+    }
+};
+inline thread_local Scheduler::CacheReaper scheduler_cache_reaper;
+
 inline Scheduler* Scheduler::for_thread_default() {
-    // The per-thread cache keeps the thread's last scheduler alive, so creating tasklets in a
-    // loop does not take the registry lock, nor build and tear down lanes, every time.
-    static thread_local Cache cache;
+    Cache& cache = scheduler_cache;
     GMainContext* ctx = g_main_context_get_thread_default();
     if (!ctx)
         ctx = g_main_context_default();
-    if (cache.ctx != ctx) {
+    if (cache.ctx != ctx || cache.closed) {
         Scheduler* s = acquire(ctx);
-        if (cache.sched)
-            cache.sched->unref();
+        if (cache.closed)
+            return s;
+        cache.drop();
         cache.sched = s;
         cache.ctx = ctx;
+        if (!cache.reaper_armed) {
+            cache.reaper_armed = true;
+            scheduler_cache_reaper.armed = true; // constructs it: its destructor empties the cache
+        }
     }
-    cache.sched->ref();
+    if (cache.stock == 0) {
+        cache.sched->refs_.fetch_add(Cache::batch, std::memory_order_relaxed);
+        cache.stock = Cache::batch;
+    }
+    --cache.stock;
     return cache.sched;
+}
+
+inline void Scheduler::release() noexcept {
+    Cache& cache = scheduler_cache;
+    if (cache.sched == this && cache.stock < Cache::max_stock) {
+        ++cache.stock;
+        return;
+    }
+    unref();
 }
 
 } // namespace tasklet::detail
