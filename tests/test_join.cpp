@@ -279,3 +279,31 @@ TEST_CASE("a chain of 1,000 tasklets each awaiting the next completes") {
         t = chain_link(std::move(t));
     CHECK(test::run_with_watchdog(t) == n);
 }
+
+TEST_CASE("co_await on an ended tasklet still honours a pending cancel and resets the event") {
+    auto finished = immediate(5);
+    REQUIRE(finished.done());
+    bool threw = false;
+    bool event_reset = false;
+    AnyTasklet self;
+    auto body = [&]() -> Tasklet<> {
+        co_await WaitForMessages("m");
+        Message* before = get_event().message();
+        int v = co_await finished; // nothing armed any more: completes at once
+        event_reset = before && !get_event().message() && !get_event().condition() && v == 5;
+        self.cancel(); // running: the next co_await throws, even on an ended tasklet
+        try {
+            co_await finished;
+        } catch (const Cancelled&) {
+            threw = true;
+        }
+    };
+    auto t = body();
+    self = t;
+    t.send_message(Message("m"));
+    CHECK(t.done());
+    CHECK(event_reset);
+    CHECK(threw);
+    CHECK_FALSE(t.cancelled()); // the body caught it
+    self = AnyTasklet();
+}

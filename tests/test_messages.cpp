@@ -491,3 +491,108 @@ TEST_CASE("Message::value_as<V>() casts the value and throws bad_any_cast on a m
     CHECK_FALSE(empty.dest);
     CHECK_FALSE(empty.sender);
 }
+
+// ---- the delivery path: in place, copies, the queue -------------------------------------
+
+TEST_CASE("co_await on an lvalue Message sends a copy and leaves the original as it was") {
+    Names got;
+    std::vector<int> values;
+    auto receiver_body = [&]() -> Tasklet<> {
+        WaitForMessages w("n");
+        for (int i = 0; i < 2; ++i) {
+            Message m = co_await w;
+            got.push_back(m.name);
+            values.push_back(m.value_as<int>());
+        }
+    };
+    auto receiver = receiver_body();
+    bool sender_empty = false;
+    auto sender_body = [&]() -> Tasklet<> {
+        Message m("n", receiver, 7);
+        co_await m; // a copy goes out: `m` keeps its value and gets no sender
+        sender_empty = !m.sender;
+        m.value = 8;
+        co_await m;
+    };
+    auto sender = sender_body();
+    CHECK(sender.done());
+    CHECK(receiver.done());
+    CHECK(sender_empty);
+    CHECK(got == Names{"n", "n"});
+    CHECK(values == std::vector<int>{7, 8});
+}
+
+TEST_CASE("a message delivered in place stays readable through get_event() until the next wait") {
+    // The receiver's event points at the sender's message while the receiver runs; the
+    // co_await result is a copy of its own. Long names live on the heap, so under ASan a
+    // read through a dangling event would be caught.
+    const std::string big(100, 'b'), next(100, 'n');
+    std::string moved_name, seen_before, seen_after_send, seen_next;
+    AnyTasklet other;
+    auto receiver_body = [&]() -> Tasklet<> {
+        WaitForMessages w({big, next});
+        Message m = co_await w;
+        moved_name = std::move(m.name); // ours to move: the event's message is untouched
+        seen_before = get_event().message()->name;
+        co_await Message("poke", other); // sending produces no event
+        seen_after_send = get_event().message() ? get_event().message()->name : "";
+        co_await w;
+        seen_next = get_event().message() ? get_event().message()->name : "";
+    };
+    auto other_body = []() -> Tasklet<> { co_await WaitForMessages("poke"); };
+    other = other_body();
+    auto receiver = receiver_body();
+    auto sender_body = [&]() -> Tasklet<> { co_await Message(big, receiver, 1); };
+    auto sender = sender_body();
+    CHECK(sender.done());
+    CHECK(other.done());
+    CHECK(moved_name == big);
+    CHECK(seen_before == big);
+    CHECK(seen_after_send == big);
+    receiver.send_message(Message(next));
+    CHECK(receiver.done());
+    CHECK(seen_next == next);
+}
+
+TEST_CASE("a long queue keeps arrival order through growth, wrap-around and filtering") {
+    // 100 deferred messages pile up (the queue grows several times); then a's are taken one
+    // by one from behind queued b's while more b's keep arriving (the ring wraps around);
+    // finally a wait that discards a's drains the b's in order.
+    Names got;
+    auto body = [&]() -> Tasklet<> {
+        WaitForMessages hold("go", {"a", "b"});
+        co_await hold;
+        WaitForMessages take_a("a", "b");
+        for (int i = 0; i < 150; ++i) {
+            Message m = co_await take_a;
+            got.push_back(m.name + std::to_string(m.value_as<int>()));
+        }
+        WaitForMessages only_b({"b", "stop"}, {}, "a");
+        while (true) {
+            Message m = co_await only_b;
+            if (m.name == "stop")
+                break;
+            got.push_back(m.name + std::to_string(m.value_as<int>()));
+        }
+    };
+    auto t = body();
+    Names want_a, want_b;
+    auto send = [&](int i) {
+        std::string name = i % 3 == 0 ? "b" : "a";
+        t.send_message(Message(name, {}, i));
+        (name == "b" ? want_b : want_a).push_back(name + std::to_string(i));
+    };
+    int i = 0;
+    for (; i < 100; ++i)
+        send(i);
+    CHECK(got.empty());
+    t.send_message(Message("go"));
+    CHECK(got == want_a); // the 66 queued a's, taken without suspending
+    while (want_a.size() < 160) // 10 more a's than the loop takes: discarded by the last wait
+        send(i++);
+    t.send_message(Message("stop"));
+    REQUIRE(t.done());
+    Names want(want_a.begin(), want_a.begin() + 150);
+    want.insert(want.end(), want_b.begin(), want_b.end());
+    CHECK(got == want);
+}

@@ -69,10 +69,15 @@ public:
     using result_type = typename join_result<T, Rvalue>::type;
 
     // `t` outlives this awaiter: borrowed, not copied (see JoinWaiter::Borrow).
-    explicit JoinAwaiter(const Tasklet<T>& t) : w_(t, JoinWaiter::Borrow{}) {}
+    explicit JoinAwaiter(const Tasklet<T>& t)
+        : w_(t, JoinWaiter::Borrow{}), target_(Access::promise(t)) {}
     bool await_ready() const noexcept { return false; }
     template <class P> bool await_suspend(std::coroutine_handle<P> h) {
         p_ = &promise_of(h);
+        // Spawn-and-await, the usual case: the tasklet has already ended, so unless a
+        // condition must be disarmed the wait is over before anything is armed.
+        if (target_->ended() && p_->begin_wait_done())
+            return false;
         WaitCondition* c = &w_;
         return !p_->begin_wait(&c, 1);
     }
@@ -88,6 +93,7 @@ public:
 
 private:
     WaitForTasklet<T> w_;
+    PromiseBase* target_;
     PromiseBase* p_ = nullptr;
 };
 

@@ -106,8 +106,11 @@ private:
     friend struct detail::Access;
 };
 
-/// Sends `m` from the current tasklet (see Message).
-detail::SendAwaiter operator co_await(Message m);
+/// Sends `m` from the current tasklet (see Message): `co_await Message("x", t, v)`. The
+/// message is delivered from the temporary itself, never copied.
+detail::SendAwaiter operator co_await(Message&& m) noexcept;
+/// Sends a copy of `m` from the current tasklet.
+detail::SendAwaiter operator co_await(const Message& m);
 
 } // namespace tasklet
 

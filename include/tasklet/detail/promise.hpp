@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <coroutine>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -44,37 +43,86 @@ struct JoinEntry {
     std::function<void(AnyTasklet)> fn;
 };
 
-/// Undelivered messages in arrival order. The deque is made on the first push: an empty
-/// libstdc++ std::deque already allocates ~600 bytes, and most tasklets that wait for
-/// messages get them delivered directly, never queued.
+/// A queued message. Nodes never move: a message taken from the queue is delivered from
+/// its node (the event points to it) until the receiver's next wait.
+struct MessageNode {
+    Message msg;
+    MessageNode* prev;
+    MessageNode* next;
+};
+
+/// Undelivered messages in arrival order: a doubly linked list of nodes, so that taking or
+/// dropping a message anywhere is O(1) and moves nothing. Freed nodes are kept for reuse (a
+/// few), so a steady flow of queued messages allocates nothing.
 class MessageQueue {
 public:
-    using iterator = std::deque<Message>::iterator;
-    bool empty() const noexcept { return !q_ || q_->empty(); }
-    iterator begin() noexcept { return q_ ? q_->begin() : iterator(); }
-    iterator end() noexcept { return q_ ? q_->end() : iterator(); }
-    iterator erase(iterator it) { return q_->erase(it); }
-    void pop_front() { q_->pop_front(); }
-    void push_back(Message&& m) {
-        if (!q_)
-            q_ = std::make_unique<std::deque<Message>>();
-        q_->push_back(std::move(m));
+    MessageQueue() = default;
+    MessageQueue(const MessageQueue&) = delete;
+    MessageQueue& operator=(const MessageQueue&) = delete;
+    ~MessageQueue() {
+        clear();
+        while (MessageNode* n = spare_) {
+            spare_ = n->next;
+            ::operator delete(n);
+        }
+    }
+
+    bool empty() const noexcept { return head_ == nullptr; }
+    MessageNode* front() const noexcept { return head_; }
+
+    MessageNode* push_back(Message&& m) {
+        MessageNode* n = spare_;
+        if (n) {
+            spare_ = n->next;
+            --spare_count_;
+        } else {
+            n = static_cast<MessageNode*>(::operator new(sizeof(MessageNode)));
+        }
+        new (&n->msg) Message(std::move(m));
+        n->prev = tail_;
+        n->next = nullptr;
+        (tail_ ? tail_->next : head_) = n;
+        tail_ = n;
+        return n;
+    }
+    /// Takes `n` out of the queue; its message stays in it until recycle(n).
+    void unlink(MessageNode* n) noexcept {
+        (n->prev ? n->prev->next : head_) = n->next;
+        (n->next ? n->next->prev : tail_) = n->prev;
+    }
+    /// Destroys the message of an unlinked node and frees the node.
+    void recycle(MessageNode* n) noexcept {
+        n->msg.~Message();
+        if (spare_count_ < max_spare) {
+            n->next = spare_;
+            spare_ = n;
+            ++spare_count_;
+        } else {
+            ::operator delete(n);
+        }
     }
     void clear() noexcept {
-        if (q_)
-            q_->clear();
+        while (MessageNode* n = head_) {
+            unlink(n);
+            recycle(n);
+        }
     }
 
 private:
-    std::unique_ptr<std::deque<Message>> q_;
+    static constexpr std::size_t max_spare = 8;
+    MessageNode* head_ = nullptr;
+    MessageNode* tail_ = nullptr;
+    MessageNode* spare_ = nullptr;
+    std::size_t spare_count_ = 0;
 };
 
 /// What only some tasklets need; allocated on first use to keep the frame small.
 struct Extras {
     MessageQueue queue;                     // undelivered messages, arrival order
-    bool unfiltered = false;                // queue holds messages not yet filtered
+    MessageNode* unfiltered = nullptr;      // the first not yet filtered against the actions
+                                            // (those after it neither), or null
     std::vector<ActionEntry> actions;       // current message actions, resolved
-    std::optional<Message> event_message;   // the message being delivered
+    MessageNode* taken = nullptr;           // a queued message being delivered (unlinked)
     std::vector<JoinEntry> joins;           // join callbacks not yet run (a vector: an empty
                                             // std::deque allocates ~600 bytes)
     std::string name;
@@ -141,15 +189,27 @@ public:
 
     // ---- waiting
     bool begin_wait(WaitCondition* const* conds, std::size_t n);
+    /// A wait whose event is already there, when no condition of an earlier wait is still
+    /// armed and no cancellation is due: nothing to arm or disarm, the event is reset and
+    /// the wait is over (true). False: use begin_wait().
+    bool begin_wait_done() noexcept {
+        if (head_ || cancel_requested_)
+            return false;
+        reset_event();
+        return true;
+    }
+    bool finish_wait(WaitCondition* const* conds, std::size_t n);
+    void reset_event() noexcept;
     void after_resume();
     Event& event() noexcept { return event_; }
 
     // ---- messages
-    // By rvalue reference: a message is moved once, into the queue or the event, not at
-    // every hop on its way there.
-    void deliver(Message&& m);
-    void send(Message&& m);
-    void post_message(Message&& m);
+    // By reference, and never copied on the way: a message accepted at once is delivered in
+    // place (the event points to `m`, which outlives the receiver's run); one queued is
+    // moved from `m` into the queue.
+    void deliver(Message& m);
+    void send(Message& m);
+    void post_message(Message& m);
 
     // ---- join callbacks
     std::uint64_t add_join(std::function<void(AnyTasklet)> cb);
@@ -196,8 +256,8 @@ private:
     void disarm_one(WaitCondition* c) noexcept;
     void disarm_all() noexcept;
     bool arm_one(WaitCondition* c);
-    void rebuild_actions();
-    bool take_accepted_message();
+    void resolve_actions();
+    bool filter_queue(bool take);
     const ActionEntry* action_for(const std::string& name) const noexcept;
     void end_without_running() noexcept;
     void run_joins() noexcept;
@@ -466,16 +526,23 @@ private:
 /// `co_await Message(...)`: delivers synchronously and never suspends.
 class SendAwaiter {
 public:
-    explicit SendAwaiter(Message m) noexcept : m_(std::move(m)) {}
+    /// `co_await Message(...)`: the temporary lives until the co_await completes, and the
+    /// message is delivered from there.
+    explicit SendAwaiter(Message& m) noexcept : m_(&m) {}
+    /// `co_await message` on an lvalue: a copy is sent.
+    explicit SendAwaiter(const Message& m, bool) : own_(m), m_(&*own_) {}
+    SendAwaiter(const SendAwaiter&) = delete;
+    SendAwaiter& operator=(const SendAwaiter&) = delete;
     bool await_ready() const noexcept { return false; }
     template <class P> bool await_suspend(std::coroutine_handle<P> h) {
-        promise_of(h).send(std::move(m_));
+        promise_of(h).send(*m_);
         return false;
     }
     void await_resume() const noexcept {}
 
 private:
-    Message m_;
+    std::optional<Message> own_;
+    Message* m_;
 };
 
 } // namespace tasklet::detail

@@ -125,8 +125,10 @@ inline bool PromiseBase::final_ready() noexcept {
     event_ = Event{};
     if (extras_) {
         extras_->queue.clear();
+        extras_->unfiltered = nullptr;
         extras_->actions.clear();
-        extras_->event_message.reset();
+        if (MessageNode* n = std::exchange(extras_->taken, nullptr))
+            extras_->queue.recycle(n);
         extras_->keepalive.reset();
     }
     // Join callbacks and waiters run as if from the main loop, not inside this tasklet.
@@ -247,6 +249,17 @@ inline bool PromiseBase::arm_one(WaitCondition* c) {
 // this one stay armed; the others are disarmed. Returns true when an event is already there
 // (a pending fire, or a queued message now accepted): the co_await completes at once.
 inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) {
+    // The usual loop body: one condition, the one the previous wait was on.
+    if (n == 1 && conds[0] == head_ && head_ && !head_->next_) {
+        if (cancel_requested_) {
+            cancel_requested_ = false;
+            throw Cancelled();
+        }
+        reset_event();
+        head_->triggered_ = false;
+        head_->kept_armed();
+        return finish_wait(conds, 1);
+    }
     if (n == 0)
         throw std::invalid_argument("tasklet: any() needs at least one condition");
     for (std::size_t i = 0; i < n; ++i) {
@@ -259,11 +272,7 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
         cancel_requested_ = false;
         throw Cancelled();
     }
-    event_ = Event{};
-    if (extras_) {
-        extras_->event_message.reset();
-        extras_->keepalive.reset();
-    }
+    reset_event();
     ++epoch_;
     for (std::size_t i = 0; i < n; ++i)
         conds[i]->epoch_ = epoch_;
@@ -290,20 +299,38 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
             arm_one(c);
         }
     }
-    bool messages_changed = actions_dirty_ || (extras_ && extras_->unfiltered);
-    if (messages_changed)
-        rebuild_actions();
+    return finish_wait(conds, n);
+}
+
+inline void PromiseBase::reset_event() noexcept {
+    event_ = Event{};
+    if (extras_) {
+        if (MessageNode* n = std::exchange(extras_->taken, nullptr))
+            extras_->queue.recycle(n);
+        extras_->keepalive.reset();
+    }
+}
+
+// The conditions are armed: resolves the message actions if they changed, then looks for
+// an event that is already there — a pending fire, else an accepted queued message.
+inline bool PromiseBase::finish_wait(WaitCondition* const* conds, std::size_t n) {
+    if (actions_dirty_)
+        resolve_actions();
+    bool queued = extras_ && !extras_->queue.empty();
     for (std::size_t i = 0; i < n; ++i) {
         WaitCondition* c = conds[i];
         if (c->pending_) {
+            if (queued && extras_->unfiltered)
+                filter_queue(false);
             c->pending_ = false;
             c->triggered_ = true;
             event_.cond_ = c;
             return true;
         }
     }
-    // Accepted messages may also be queued from an earlier wait that took only one of them.
-    if ((messages_changed || (extras_ && !extras_->queue.empty())) && take_accepted_message())
+    // One pass filters what arrived since the last wait and takes the first accepted message
+    // (it may also be one queued earlier: a wait takes one message at a time).
+    if (queued && filter_queue(true))
         return true;
     state_ = State::suspended;
     return false;
@@ -328,9 +355,9 @@ inline const ActionEntry* PromiseBase::action_for(const std::string& name) const
     return nullptr;
 }
 
-// Resolves the current actions from the armed WaitForMessages (later in the wait wins) and
-// filters the queue against them once: discarded and unknown names are dropped.
-inline void PromiseBase::rebuild_actions() {
+// Resolves the current actions from the armed WaitForMessages (later in the wait wins). The
+// whole queue is then filtered again against them.
+inline void PromiseBase::resolve_actions() {
     Extras& x = extras();
     x.actions.clear();
     for (WaitCondition* c = head_; c; c = c->next_) {
@@ -349,42 +376,55 @@ inline void PromiseBase::rebuild_actions() {
         }
     }
     actions_dirty_ = false;
-    for (auto it = x.queue.begin(); it != x.queue.end();) {
-        const ActionEntry* e = action_for(it->name);
-        if (e && e->action != MessageAction::discard) {
-            ++it;
-            continue;
-        }
-        if (!e)
-            g_log(log_domain, G_LOG_LEVEL_DEBUG,
-                  "%s: message '%s' dropped: no wait accepts or defers it", describe().c_str(),
-                  it->name.c_str());
-        it = x.queue.erase(it);
-    }
-    x.unfiltered = false;
+    x.unfiltered = x.queue.front();
 }
 
-inline bool PromiseBase::take_accepted_message() {
+// Drops the messages that arrived since the queue was last filtered and whose name is
+// discarded or has no action. With `take`, also delivers the first accepted message (in
+// arrival order) into the event, from its node (returns true). One lookup per message.
+inline bool PromiseBase::filter_queue(bool take) {
     Extras& x = *extras_;
-    for (auto it = x.queue.begin(); it != x.queue.end(); ++it) {
-        const ActionEntry* e = action_for(it->name);
+    const ActionEntry* taken = nullptr;
+    MessageNode* n = x.queue.front();
+    auto take_node = [&](MessageNode* node, const ActionEntry* e) {
+        x.queue.unlink(node);
+        x.taken = node;
+        taken = e;
+    };
+    // Already filtered: only looked at for an accepted one to take.
+    for (; take && n && n != x.unfiltered; n = n->next) {
+        const ActionEntry* e = action_for(n->msg.name);
         if (e && e->action == MessageAction::accept) {
-            x.event_message.emplace(std::move(*it));
-            if (it == x.queue.begin())
-                x.queue.pop_front(); // the usual case, and much cheaper than erase()
-            else
-                x.queue.erase(it);
-            WaitCondition* c = e->cond;
-            c->triggered_ = true;
-            event_.cond_ = c;
-            event_.msg_ = &*x.event_message;
-            return true;
+            take_node(n, e);
+            break;
         }
     }
-    return false;
+    for (n = x.unfiltered; n;) {
+        MessageNode* next = n->next;
+        const ActionEntry* e = action_for(n->msg.name);
+        if (!e || e->action == MessageAction::discard) {
+            if (!e)
+                g_log(log_domain, G_LOG_LEVEL_DEBUG,
+                      "%s: message '%s' dropped: no wait accepts or defers it",
+                      describe().c_str(), n->msg.name.c_str());
+            x.queue.unlink(n);
+            x.queue.recycle(n);
+        } else if (take && !taken && e->action == MessageAction::accept) {
+            take_node(n, e);
+        }
+        n = next;
+    }
+    x.unfiltered = nullptr;
+    if (!taken)
+        return false;
+    WaitCondition* c = taken->cond;
+    c->triggered_ = true;
+    event_.cond_ = c;
+    event_.msg_ = &x.taken->msg;
+    return true;
 }
 
-inline void PromiseBase::deliver(Message&& m) {
+inline void PromiseBase::deliver(Message& m) {
     if (ended()) {
         g_log(log_domain, G_LOG_LEVEL_DEBUG, "%s: message '%s' dropped: the tasklet has ended",
               describe().c_str(), m.name.c_str());
@@ -393,12 +433,15 @@ inline void PromiseBase::deliver(Message&& m) {
     Extras& x = extras();
     if (state_ != State::suspended || !started_) {
         // Running, sending, or not started yet: filtered at its next wait.
-        x.queue.push_back(std::move(m));
-        x.unfiltered = true;
+        MessageNode* n = x.queue.push_back(std::move(m));
+        if (!x.unfiltered)
+            x.unfiltered = n;
         return;
     }
-    if (actions_dirty_)
-        rebuild_actions();
+    if (actions_dirty_) {
+        resolve_actions();
+        filter_queue(false);
+    }
     const ActionEntry* e = action_for(m.name);
     if (!e) {
         g_log(log_domain, G_LOG_LEVEL_DEBUG,
@@ -410,27 +453,28 @@ inline void PromiseBase::deliver(Message&& m) {
     case MessageAction::discard:
         return;
     case MessageAction::defer:
-        x.queue.push_back(std::move(m));
+        x.queue.push_back(std::move(m)); // filtered already (the actions are current)
         return;
     case MessageAction::accept:
-        x.event_message.emplace(std::move(m));
-        Access::fire_message(*e->cond, &*x.event_message);
+        // Delivered in place: the receiver runs until its next suspension inside this call,
+        // while `m` (the sender's) is alive, and its next wait resets the event.
+        Access::fire_message(*e->cond, &m);
         return;
     }
 }
 
-inline void PromiseBase::post_message(Message&& m) {
+inline void PromiseBase::post_message(Message& m) {
     if (sched_->on_home_thread()) {
-        deliver(std::move(m));
+        deliver(m);
         return;
     }
     sched_->post([m = std::move(m)]() mutable {
         PromiseBase* dest = Access::promise(m.dest);
-        dest->deliver(std::move(m));
+        dest->deliver(m);
     });
 }
 
-inline void PromiseBase::send(Message&& m) {
+inline void PromiseBase::send(Message& m) {
     if (!m.dest)
         throw std::invalid_argument("tasklet: co_await Message(...): the message has no dest");
     m.sender = Access::share(this);
@@ -439,7 +483,7 @@ inline void PromiseBase::send(Message&& m) {
     PromiseBase* dest = Access::promise(m.dest);
     state_ = State::msgsend;
     try {
-        dest->post_message(std::move(m));
+        dest->post_message(m);
     } catch (...) {
         state_ = State::running;
         throw;
@@ -628,7 +672,7 @@ inline void AnyTasklet::send_message(Message m) const {
         m.dest = *this;
     else if (m.dest != *this)
         throw std::invalid_argument("tasklet: send_message(): the message's dest is another tasklet");
-    p.post_message(std::move(m));
+    p.post_message(m);
 }
 
 inline JoinId AnyTasklet::add_join_callback(std::function<void(AnyTasklet)> cb) const {
@@ -766,7 +810,8 @@ inline Message WaitForMessages::await_result() {
     return *m;
 }
 
-inline detail::SendAwaiter operator co_await(Message m) { return detail::SendAwaiter(std::move(m)); }
+inline detail::SendAwaiter operator co_await(Message&& m) noexcept { return detail::SendAwaiter(m); }
+inline detail::SendAwaiter operator co_await(const Message& m) { return detail::SendAwaiter(m, true); }
 
 // ---- free functions ----------------------------------------------------------------------
 
