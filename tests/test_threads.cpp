@@ -3,6 +3,8 @@
 #include "support.hpp"
 
 #include <atomic>
+#include <memory>
+#include <string>
 #include <map>
 #include <thread>
 #include <vector>
@@ -176,12 +178,47 @@ TEST_CASE("a tasklet created on a worker thread's context runs only on that thre
 }
 
 TEST_CASE("the last handle may be dropped on another thread after the tasklet ended") {
-    auto t = []() -> Tasklet<std::string> {
+    // The handle's reference was counted on the tasklet's thread: dropped elsewhere, it is
+    // handed back, and the frame (holding `token` as a parameter) is freed on the next
+    // iteration of the tasklet's context, on its own thread.
+    auto token = std::make_shared<int>(0);
+    auto t = [](std::shared_ptr<int> keep) -> Tasklet<std::string> {
         co_await WaitForIdle();
-        co_return std::string(1000, 'x');
-    }();
-    CHECK(test::run_with_watchdog(t).size() == 1000);
+        co_return std::string(1000, 'x') + std::to_string(*keep);
+    }(token);
+    CHECK(test::run_with_watchdog(t).size() == 1001);
+    CHECK(token.use_count() == 2);
     std::thread([moved = std::move(t)]() mutable { moved = {}; }).join();
+    test::run_until([&] { return token.use_count() == 1; }, 5.0);
+    CHECK(token.use_count() == 1);
+}
+
+TEST_CASE("handles copied and dropped on other threads in any order free the frame once") {
+    // Each round mixes references counted on the tasklet's thread (copies made here) with
+    // ones counted atomically (copies made on the other thread), dropped on either side,
+    // the last one sometimes here and sometimes there.
+    for (int round = 0; round < 8; ++round) {
+        auto token = std::make_shared<int>(round);
+        AnyTasklet t = [](std::shared_ptr<int>) -> Tasklet<> { co_return; }(token);
+        REQUIRE(t.done());
+        std::vector<AnyTasklet> here(3, t);
+        std::vector<AnyTasklet> there_made;
+        AnyTasklet last_here = round % 2 ? t : AnyTasklet();
+        std::thread([&, moved = std::move(t)]() mutable {
+            for (int i = 0; i < 3; ++i)
+                there_made.push_back(moved);       // atomic references
+            if (round & 2)
+                moved = {};                        // a home reference, handed back
+            here.push_back(there_made.back());     // an atomic one, dropped at home later
+            if (round & 4)
+                there_made.clear();
+        }).join();
+        here.clear();
+        there_made.clear();
+        last_here = {};
+        test::run_until([&] { return token.use_count() == 1; }, 5.0);
+        CHECK(token.use_count() == 1);
+    }
 }
 
 TEST_CASE("a handle copied on the tasklet's thread may be dropped on another while it waits") {

@@ -5,6 +5,7 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -14,10 +15,14 @@ namespace tasklet {
 
 /// A handle to a tasklet whose result type is erased.
 ///
-/// Cheap to copy (one atomic increment), compared by identity, hashable. A tasklet keeps
-/// itself alive until it ends, so dropping every handle never stops it; after it ends its
-/// result lives as long as a handle does. Operations are for the thread that runs the
-/// tasklet's main context, except send_message() and cancel() (any thread).
+/// Cheap to copy (on the tasklet's own thread a plain increment, elsewhere an atomic one),
+/// compared by identity, hashable. A tasklet keeps itself alive until it ends, so dropping
+/// every handle never stops it; after it ends its result lives as long as a handle does.
+/// Handles may be copied, moved and dropped on any thread; a handle copied on the tasklet's
+/// own thread and dropped on another gives its reference back through the tasklet's main
+/// context, so if it was the last one the frame is freed at that context's next iteration.
+/// Other operations are for the thread that runs the tasklet's main context, except
+/// send_message() and cancel() (any thread).
 class AnyTasklet {
 public:
     /// An empty handle (`operator bool` is false).
@@ -25,7 +30,7 @@ public:
     /// Another handle to the same tasklet (compares equal to `o`).
     AnyTasklet(const AnyTasklet& o) noexcept;
     /// Takes over `o`'s tasklet; `o` becomes empty.
-    AnyTasklet(AnyTasklet&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    AnyTasklet(AnyTasklet&& o) noexcept : p_(std::exchange(o.p_, 0)) {}
     /// Makes this a handle to `o`'s tasklet, releasing the one it had.
     AnyTasklet& operator=(AnyTasklet o) noexcept {
         std::swap(p_, o.p_);
@@ -60,21 +65,31 @@ public:
     std::string name() const;
 
     /// False for an empty handle (default-constructed or moved from).
-    explicit operator bool() const noexcept { return p_ != nullptr; }
+    explicit operator bool() const noexcept { return p_ != 0; }
     friend bool operator==(const AnyTasklet& a, const AnyTasklet& b) noexcept {
-        return a.p_ == b.p_;
+        return a.ptr() == b.ptr();
     }
 
 protected:
-    /// @private
-    struct Adopt {};
+    /// @private A reference counted on the tasklet's own thread (`shared` false) or in the
+    /// atomic count other threads use.
+    struct Adopt {
+        bool shared = false;
+    };
     /// @private Tasklet<T> adopts the reference its promise made for it.
-    AnyTasklet(detail::PromiseBase* p, Adopt) noexcept : p_(p) {}
+    AnyTasklet(detail::PromiseBase* p, Adopt a) noexcept
+        : p_(reinterpret_cast<std::uintptr_t>(p) | (a.shared ? shared_bit : 0)) {}
     /// @private The tasklet's state; std::logic_error for an empty handle.
     detail::PromiseBase& promise() const;
-
     /// @private
-    detail::PromiseBase* p_ = nullptr;
+    detail::PromiseBase* ptr() const noexcept {
+        return reinterpret_cast<detail::PromiseBase*>(p_ & ~shared_bit);
+    }
+
+    /// @private The promise's address; its low bit tells which count holds the reference.
+    static constexpr std::uintptr_t shared_bit = 1;
+    /// @private
+    std::uintptr_t p_ = 0;
     friend struct detail::Access;
     friend struct std::hash<AnyTasklet>;
 };
@@ -132,7 +147,7 @@ template <class T> T run_until_complete(Tasklet<T> t);
 template <> struct std::hash<tasklet::AnyTasklet> {
     /// The hash of the tasklet `t` refers to.
     std::size_t operator()(const tasklet::AnyTasklet& t) const noexcept {
-        return std::hash<const void*>{}(t.p_);
+        return std::hash<const void*>{}(t.ptr());
     }
 };
 /// Hashes a Tasklet<T> like the AnyTasklet it converts to.

@@ -63,7 +63,7 @@ private:
     WaitCondition* prev_ = nullptr; // the owner's wait list, in wait order
     WaitCondition* next_ = nullptr;
     bool* destroyed_ = nullptr; // set by the destructor while fire() is on the stack
-    std::uint32_t epoch_ = 0;
+    std::uint16_t epoch_ = 0;
     bool armed_ = false;
     bool triggered_ = false;
     bool pending_ = false;

@@ -168,11 +168,46 @@ public:
     PromiseBase(const PromiseBase&) = delete;
     PromiseBase& operator=(const PromiseBase&) = delete;
 
-    void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-    void unref() noexcept {
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    // ---- references (biased reference counting)
+    // On the tasklet's own thread (its scheduler's home) references are counted in
+    // local_refs_ with plain instructions; other threads use the atomic shared_refs_, which
+    // also holds one reference for all the local ones while there are any. A reference
+    // taken on the home thread and dropped on another is handed back to the home thread
+    // (posted to its main context), so local_refs_ is only ever touched there.
+
+    /// Takes a reference for a new handle; true if it is counted as shared.
+    bool ref() noexcept {
+        if (sched_->on_home_thread()) {
+            if (local_refs_++ == 0)
+                shared_refs_.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        }
+        shared_refs_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    /// Drops a reference taken by ref() (`shared` as it returned).
+    void unref(bool shared) noexcept {
+        if (!shared && sched_->on_home_thread() && local_refs_ > 1) {
+            --local_refs_; // the usual case, inline
+            return;
+        }
+        unref_slow(shared);
+    }
+    G_GNUC_NO_INLINE void unref_slow(bool shared) noexcept {
+        if (shared) {
+            unref_shared();
+        } else if (sched_->on_home_thread()) {
+            if (--local_refs_ == 0)
+                unref_shared();
+        } else {
+            hand_back();
+        }
+    }
+    void unref_shared() noexcept {
+        if (shared_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
             destroy_frame(this);
     }
+    void hand_back() noexcept;
     static void destroy_frame(PromiseBase* p) noexcept;
 
     // ---- life cycle
@@ -180,7 +215,7 @@ public:
     void start();
     void resume() noexcept;
     bool final_ready() noexcept;
-    void final_suspended() noexcept { unref(); }
+    void final_suspended() noexcept { unref(self_shared_); }
     void unhandled() noexcept;
     void cancel_here();
     void cancel();
@@ -223,18 +258,22 @@ public:
     std::string describe() const;
 
     // The handle get_return_object() makes, and (unless deferred) the reference the running
-    // tasklet holds on itself: counted here at once rather than by an atomic increment in
-    // start_now() (see PromiseBase()).
-    std::atomic<std::uint32_t> refs_{1};
+    // tasklet holds on itself, are counted at construction (see PromiseBase()).
+    std::uint32_t local_refs_ = 0;               // home thread only
+    std::atomic<std::uint32_t> shared_refs_{0};  // other threads', +1 while local_refs_ > 0
     State state_ = State::suspended;
-    bool started_ = false;
-    bool deferred_ = false;
-    bool resume_cancel_ = false;    // resumed by cancel(): the pending co_await throws
-    bool cancel_requested_ = false; // cancel() while running: the next co_await throws
     bool cancelled_ = false;
-    bool observed_ = false;         // someone saw the exception it ended with
-    bool actions_dirty_ = false;
-    std::uint32_t epoch_ = 0;
+    bool observed_ = false;                 // someone saw the exception it ended with
+    // Touched on the home thread only: packed, so the counts above cost no frame space.
+    bool started_ : 1 = false;
+    bool deferred_ : 1 = false;
+    bool resume_cancel_ : 1 = false;        // resumed by cancel(): the pending co_await throws
+    bool cancel_requested_ : 1 = false;     // cancel() while running: the next co_await throws
+    bool actions_dirty_ : 1 = false;
+    bool self_shared_ : 1 = false;          // how the self reference (and, until the body
+                                            // starts, the first handle's) is counted
+    std::uint16_t epoch_ = 0;               // equality only: a kept condition is always
+                                            // stamped with the previous wait's
     Scheduler* sched_;
     std::coroutine_handle<> handle_;
     WaitCondition* head_ = nullptr; // armed conditions, in wait order
@@ -411,23 +450,21 @@ public:
 
 /// Reaches what the public classes keep private.
 struct Access {
-    static PromiseBase* promise(const AnyTasklet& t) noexcept { return t.p_; }
-    template <class T> static Tasklet<T> adopt(PromiseBase* p) noexcept {
-        return Tasklet<T>(p, AnyTasklet::Adopt{});
+    static PromiseBase* promise(const AnyTasklet& t) noexcept { return t.ptr(); }
+    template <class T> static Tasklet<T> adopt(PromiseBase* p, bool shared) noexcept {
+        return Tasklet<T>(p, AnyTasklet::Adopt{shared});
     }
     template <class T> static Tasklet<T> share_as(PromiseBase* p) noexcept {
-        p->ref();
-        return adopt<T>(p);
+        return adopt<T>(p, p->ref());
     }
     static AnyTasklet share(PromiseBase* p) noexcept {
-        p->ref();
-        return AnyTasklet(p, AnyTasklet::Adopt{});
+        return AnyTasklet(p, AnyTasklet::Adopt{p->ref()});
     }
     /// A handle that holds no reference: give it up with forget(), never let it drop one.
     static AnyTasklet borrow(const AnyTasklet& t) noexcept {
-        return AnyTasklet(t.p_, AnyTasklet::Adopt{});
+        return AnyTasklet(t.ptr(), AnyTasklet::Adopt{});
     }
-    static void forget(AnyTasklet& t) noexcept { t.p_ = nullptr; }
+    static void forget(AnyTasklet& t) noexcept { t.p_ = 0; }
     static PromiseBase* owner(const WaitCondition& c) noexcept { return c.owner_; }
     /// True while a fire() made when the owner was not suspended awaits its next wait.
     static bool pending(const WaitCondition& c) noexcept { return c.pending_; }
@@ -446,7 +483,7 @@ struct Access {
 
 template <class T> Tasklet<T> Promise<T>::get_return_object() noexcept {
     this->handle_ = std::coroutine_handle<Promise>::from_promise(*this);
-    return Access::adopt<T>(this);
+    return Access::adopt<T>(this, this->self_shared_);
 }
 
 template <class P> PromiseBase& promise_of(std::coroutine_handle<P> h) {

@@ -38,11 +38,18 @@ inline std::atomic<std::uint64_t> next_join_id{1};
 // ---- PromiseBase: life cycle -------------------------------------------------------------
 
 inline PromiseBase::PromiseBase()
-    : deferred_(std::exchange(tls_defer_next, false)), sched_(Scheduler::for_thread_default()) {
-    // Not deferred: the body starts (start_now()) before anyone else sees the frame, so
-    // the self reference is counted now, with a plain store instead of a locked increment.
-    if (!deferred_)
-        refs_.store(2, std::memory_order_relaxed);
+    : sched_(Scheduler::for_thread_default()) {
+    deferred_ = std::exchange(tls_defer_next, false);
+    // The handle get_return_object() makes and, unless deferred, the self reference (the
+    // body starts before anyone else sees the frame): counted now, with plain stores.
+    std::uint32_t n = deferred_ ? 1 : 2;
+    if (sched_->on_home_thread()) {
+        local_refs_ = n;
+        shared_refs_.store(1, std::memory_order_relaxed);
+    } else {
+        self_shared_ = true;
+        shared_refs_.store(n, std::memory_order_relaxed);
+    }
 }
 
 inline PromiseBase::~PromiseBase() {
@@ -76,6 +83,16 @@ inline void PromiseBase::destroy_frame(PromiseBase* p) noexcept {
     active = false;
 }
 
+// A reference counted on the home thread, dropped on another: the home thread drops it.
+G_GNUC_NO_INLINE inline void PromiseBase::hand_back() noexcept {
+    try {
+        sched_->post([this] { unref(false); });
+    } catch (...) { // out of memory: the frame is never freed, but nothing breaks
+        g_log(log_domain, G_LOG_LEVEL_CRITICAL,
+              "could not hand a tasklet reference back to its thread: the frame is leaked");
+    }
+}
+
 inline std::string PromiseBase::describe() const {
     if (extras_ && !extras_->name.empty())
         return "tasklet '" + extras_->name + "'";
@@ -93,7 +110,7 @@ inline void PromiseBase::start_now() {
 inline void PromiseBase::start() {
     if (started_ || ended())
         throw std::logic_error("tasklet: start(): the tasklet was already started");
-    ref(); // the tasklet keeps itself alive until it ends
+    self_shared_ = ref(); // the tasklet keeps itself alive until it ends
     start_now();
 }
 
@@ -135,9 +152,15 @@ inline bool PromiseBase::final_ready() noexcept {
     tls_current = nullptr;
     run_joins();
     tls_handoff = notify_waiters(true);
-    if (!tls_handoff && refs_.load(std::memory_order_acquire) == 1) {
-        refs_.store(0, std::memory_order_relaxed);
-        return true; // nobody holds a handle: the frame is freed as the body completes
+    // Nobody holds a handle: the frame is freed as the body completes. (Another thread
+    // could only add a reference by copying a handle it holds, which would show here.)
+    bool alone = self_shared_
+                     ? local_refs_ == 0 && shared_refs_.load(std::memory_order_acquire) == 1
+                     : local_refs_ == 1 && shared_refs_.load(std::memory_order_acquire) == 1;
+    if (!tls_handoff && alone) {
+        local_refs_ = 0;
+        shared_refs_.store(0, std::memory_order_relaxed);
+        return true;
     }
     return false;
 }
@@ -587,7 +610,8 @@ inline void JoinWaiter::arm() {
         return;
     }
     if (borrowed_) { // it will suspend: hold the target from now on (see Borrow)
-        t.ref();
+        Access::forget(target_);
+        target_ = Access::share(&t);
         borrowed_ = false;
     }
     jprev_ = t.waiters_tail_;
@@ -637,20 +661,20 @@ inline void LaneCondition::queue_timer(gint64 deadline) {
 
 // ---- AnyTasklet --------------------------------------------------------------------------
 
-inline AnyTasklet::AnyTasklet(const AnyTasklet& o) noexcept : p_(o.p_) {
-    if (p_)
-        p_->ref();
+inline AnyTasklet::AnyTasklet(const AnyTasklet& o) noexcept {
+    if (detail::PromiseBase* p = o.ptr())
+        p_ = reinterpret_cast<std::uintptr_t>(p) | (p->ref() ? shared_bit : 0);
 }
 
 inline AnyTasklet::~AnyTasklet() {
-    if (p_)
-        p_->unref();
+    if (detail::PromiseBase* p = ptr())
+        p->unref((p_ & shared_bit) != 0);
 }
 
 inline detail::PromiseBase& AnyTasklet::promise() const {
     if (!p_)
         throw std::logic_error("tasklet: operation on an empty tasklet handle");
-    return *p_;
+    return *ptr();
 }
 
 inline State AnyTasklet::state() const { return promise().state_; }

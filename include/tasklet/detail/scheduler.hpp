@@ -43,6 +43,9 @@ inline gint64 monotonic_now() noexcept {
 class Lane;
 class LaneCondition;
 
+/// Its address names the running thread: comparing it is cheaper than std::thread::id.
+inline constinit thread_local char tls_thread_marker = 0;
+
 /// Intrusive doubly linked list of lane conditions (idle list, or a dispatch batch).
 struct LaneList {
     LaneCondition* head = nullptr;
@@ -187,7 +190,7 @@ public:
         return d;
     }
     /// True on the thread that created the scheduler: the only one that runs its tasklets.
-    bool on_home_thread() const noexcept { return std::this_thread::get_id() == home_; }
+    bool on_home_thread() const noexcept { return home_ == &tls_thread_marker; }
     /// Runs `fn` on the home thread from the main loop. Any thread; wakes the context.
     void post(std::function<void()> fn) { default_lane().post(std::move(fn)); }
     /// Runs `fn` at the next iteration of the main loop. Home thread only.
@@ -221,7 +224,7 @@ private:
 
     std::atomic<std::uint32_t> refs_{1};
     GMainContext* ctx_;
-    std::thread::id home_;
+    const char* home_;
     std::atomic<Lane*> default_lane_{nullptr};
     Lane* idle_lane_ = nullptr; // home thread only
     mutable std::mutex lanes_mutex_; // lanes_ may grow from another thread (post())
@@ -476,7 +479,7 @@ inline void LaneCondition::unqueue() noexcept {
 // ---- Scheduler --------------------------------------------------------------------------
 
 inline Scheduler::Scheduler(GMainContext* ctx)
-    : ctx_(g_main_context_ref(ctx)), home_(std::this_thread::get_id()) {}
+    : ctx_(g_main_context_ref(ctx)), home_(&tls_thread_marker) {}
 
 inline Scheduler::~Scheduler() {
     for (Lane* l : lanes_)
