@@ -381,6 +381,45 @@ TEST_CASE("an exception that ends a tasklet is rethrown to the tasklet awaiting 
     CHECK(caught == "inner failed");
 }
 
+TEST_CASE("co_await on a tasklet that already ended rethrows its exception or Cancelled") {
+    // The already-ended path reads the result straight from the promise: it must rethrow
+    // exactly like a wait that suspended.
+    auto failed = [](std::string what) -> Tasklet<int> {
+        throw std::runtime_error(what);
+        co_return 0;
+    }("ended badly");
+    auto cancelled = deferred([]() -> Tasklet<int> { co_return 1; });
+    cancelled.cancel();
+    REQUIRE(failed.done());
+    REQUIRE(cancelled.done());
+    std::string caught;
+    bool got_cancelled = false;
+    Tasklet<int> empty;
+    bool empty_invalid = false;
+    auto body = [&]() -> Tasklet<> {
+        try {
+            co_await failed;
+        } catch (const std::runtime_error& e) {
+            caught = e.what();
+        }
+        try {
+            co_await cancelled;
+        } catch (const Cancelled&) {
+            got_cancelled = true;
+        }
+        try {
+            co_await empty;
+        } catch (const std::invalid_argument&) {
+            empty_invalid = true;
+        }
+    };
+    auto t = body();
+    CHECK(t.done());
+    CHECK(caught == "ended badly");
+    CHECK(got_cancelled);
+    CHECK(empty_invalid);
+}
+
 // ---- unobserved failures -------------------------------------------------------------------
 
 TEST_CASE("a failure nobody observed is logged with g_critical, once, when the last handle goes") {

@@ -3,6 +3,8 @@
 
 #include "tasklet_type.hpp"
 
+#include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -69,31 +71,37 @@ public:
     using result_type = typename join_result<T, Rvalue>::type;
 
     // `t` outlives this awaiter: borrowed, not copied (see JoinWaiter::Borrow).
-    explicit JoinAwaiter(const Tasklet<T>& t)
-        : w_(t, JoinWaiter::Borrow{}), target_(Access::promise(t)) {}
+    explicit JoinAwaiter(const Tasklet<T>& t) : t_(t), target_(Access::promise(t)) {
+        if (!target_)
+            throw std::invalid_argument("tasklet: WaitForTasklet: empty tasklet handle");
+    }
     bool await_ready() const noexcept { return false; }
     template <class P> bool await_suspend(std::coroutine_handle<P> h) {
         p_ = &promise_of(h);
         // Spawn-and-await, the usual case: the tasklet has already ended, so unless a
-        // condition must be disarmed the wait is over before anything is armed.
+        // condition must be disarmed the wait is over before anything is made or armed.
         if (target_->ended() && p_->begin_wait_done())
             return false;
-        WaitCondition* c = &w_;
+        w_.emplace(t_, JoinWaiter::Borrow{});
+        WaitCondition* c = &*w_;
         return !p_->begin_wait(&c, 1);
     }
     result_type await_resume() {
         p_->after_resume();
+        // It has ended (the wait is over): its result is read straight from its promise,
+        // which `t_` (or the waiter's own reference) keeps alive.
         if constexpr (std::is_void_v<T>)
-            w_.retval();
+            target_->rethrow_if_failed();
         else if constexpr (Rvalue)
-            return std::move(w_.retval());
+            return std::move(static_cast<Promise<T>*>(target_)->value());
         else
-            return w_.retval();
+            return static_cast<Promise<T>*>(target_)->value();
     }
 
 private:
-    WaitForTasklet<T> w_;
+    const Tasklet<T>& t_;
     PromiseBase* target_;
+    std::optional<WaitForTasklet<T>> w_; // only made when the tasklet has not ended
     PromiseBase* p_ = nullptr;
 };
 

@@ -197,8 +197,18 @@ public:
         if (shared) {
             unref_shared();
         } else if (sched_->on_home_thread()) {
-            if (--local_refs_ == 0)
-                unref_shared();
+            if (--local_refs_ != 0)
+                return;
+            // The last local reference. If the token is all the shared count holds, no
+            // handle exists anywhere, so no other thread can be adding one: no locked
+            // instruction needed. (A thread dropping its last shared reference just now
+            // made the count 1 with a release that this acquire sees.)
+            if (shared_refs_.load(std::memory_order_acquire) == 1) {
+                shared_refs_.store(0, std::memory_order_relaxed);
+                destroy_frame(this);
+                return;
+            }
+            unref_shared();
         } else {
             hand_back();
         }
@@ -300,6 +310,7 @@ private:
     const ActionEntry* action_for(const std::string& name) const noexcept;
     void end_without_running() noexcept;
     void run_joins() noexcept;
+    void run_joins_now() noexcept;
     PromiseBase* notify_waiters(bool allow_handoff) noexcept;
     void forget(WaitCondition* c) noexcept;
     friend class tasklet::WaitCondition;

@@ -542,6 +542,11 @@ inline bool PromiseBase::remove_join(std::uint64_t id) {
 }
 
 inline void PromiseBase::run_joins() noexcept {
+    if (extras_ && !extras_->joins.empty())
+        run_joins_now();
+}
+
+G_GNUC_NO_INLINE inline void PromiseBase::run_joins_now() noexcept {
     while (extras_ && !extras_->joins.empty()) {
         JoinEntry e = std::move(extras_->joins.front());
         extras_->joins.erase(extras_->joins.begin());
