@@ -39,7 +39,10 @@ inline std::atomic<std::uint64_t> next_join_id{1};
 
 inline PromiseBase::PromiseBase()
     : sched_(Scheduler::for_thread_default()) {
-    deferred_ = std::exchange(tls_defer_next, false);
+    if (tls_defer_next) { // made by deferred(): a read, not a write, in the usual case
+        deferred_ = true;
+        tls_defer_next = false;
+    }
     // The handle get_return_object() makes and, unless deferred, the self reference (the
     // body starts before anyone else sees the frame): counted now, with plain stores.
     std::uint32_t n = deferred_ ? 1 : 2;
@@ -369,11 +372,24 @@ inline void PromiseBase::after_resume() {
 
 // ---- PromiseBase: messages ---------------------------------------------------------------
 
+// Message names are short: compared in place rather than through a call to memcmp.
+inline bool same_name(const std::string& a, const std::string& b) noexcept {
+    const std::size_t n = a.size();
+    if (n != b.size())
+        return false;
+    const char* p = a.data();
+    const char* q = b.data();
+    for (std::size_t i = 0; i < n; ++i)
+        if (p[i] != q[i])
+            return false;
+    return true;
+}
+
 inline const ActionEntry* PromiseBase::action_for(const std::string& name) const noexcept {
     if (!extras_)
         return nullptr;
     for (const ActionEntry& e : extras_->actions)
-        if (*e.name == name)
+        if (same_name(*e.name, name))
             return &e;
     return nullptr;
 }
@@ -666,12 +682,14 @@ inline void LaneCondition::queue_timer(gint64 deadline) {
 
 // ---- AnyTasklet --------------------------------------------------------------------------
 
-inline AnyTasklet::AnyTasklet(const AnyTasklet& o) noexcept {
+// Inline on purpose: a handle copy or drop on the tasklet's own thread is a few plain
+// instructions, which a call would double.
+[[gnu::always_inline]] inline AnyTasklet::AnyTasklet(const AnyTasklet& o) noexcept {
     if (detail::PromiseBase* p = o.ptr())
         p_ = reinterpret_cast<std::uintptr_t>(p) | (p->ref() ? shared_bit : 0);
 }
 
-inline AnyTasklet::~AnyTasklet() {
+[[gnu::always_inline]] inline AnyTasklet::~AnyTasklet() {
     if (detail::PromiseBase* p = ptr())
         p->unref((p_ & shared_bit) != 0);
 }
