@@ -348,17 +348,34 @@ inline void Lane::heap_up(std::size_t i) noexcept {
 inline void Lane::heap_down(std::size_t i) noexcept {
     Timer t = heap_[i];
     const std::size_t n = heap_.size();
+    const Timer* h = heap_.data();
     for (;;) {
         const std::size_t first = 4 * i + 1;
         if (first >= n)
             break;
+        // The earliest of the children (the leftmost on a tie). With all four present (the
+        // usual case) that is three comparisons without a loop or bounds checks.
         std::size_t child = first;
-        for (std::size_t k = first + 1; k < first + 4 && k < n; ++k)
-            if (heap_[k].deadline < heap_[child].deadline)
-                child = k;
-        if (t.deadline <= heap_[child].deadline)
+        gint64 best = h[first].deadline;
+        if (first + 3 < n) {
+            const gint64 d1 = h[first + 1].deadline, d2 = h[first + 2].deadline,
+                         d3 = h[first + 3].deadline;
+            const std::size_t c01 = d1 < best ? first + 1 : first;
+            const gint64 b01 = d1 < best ? d1 : best;
+            const std::size_t c23 = d3 < d2 ? first + 3 : first + 2;
+            const gint64 b23 = d3 < d2 ? d3 : d2;
+            child = b23 < b01 ? c23 : c01;
+            best = b23 < b01 ? b23 : b01;
+        } else {
+            for (std::size_t k = first + 1; k < n; ++k)
+                if (h[k].deadline < best) {
+                    best = h[k].deadline;
+                    child = k;
+                }
+        }
+        if (t.deadline <= best)
             break;
-        heap_set(i, heap_[child]);
+        heap_set(i, h[child]);
         i = child;
     }
     heap_set(i, t);
