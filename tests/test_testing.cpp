@@ -5,6 +5,7 @@
 #include <tasklet/testing.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,49 @@ TEST_CASE("timeouts with different deadlines fire in deadline order, each at its
     CHECK(fired[1] == std::pair<int, gint64>(200, 200000));
     CHECK(fired[2] == std::pair<int, gint64>(250, 250000));
     CHECK(fired[3] == std::pair<int, gint64>(300, 300000));
+}
+
+TEST_CASE("thousands of timeouts, some cancelled, each fire once at its deadline, in order") {
+    // Exercises the timer heap (4-ary, removals from the middle) against a plain model:
+    // 3,000 tasklets each sleep a pseudo-random 1..2000 ms, a third of them are cancelled
+    // mid-way, and every survivor must wake exactly at its deadline, in deadline order.
+    VirtualClock clock;
+    const gint64 start = clock.now();
+    constexpr int n = 3000;
+    std::vector<int> ms(n);
+    std::uint32_t x = 12345;
+    for (int& m : ms) {
+        x = x * 1103515245u + 12345u;
+        m = 1 + static_cast<int>((x >> 8) % 2000);
+    }
+    std::vector<std::pair<gint64, int>> fired; // (time, index)
+    auto sleeper = [&](int i) -> Tasklet<> {
+        co_await WaitForTimeout(ms[i]);
+        fired.emplace_back(clock.now() - start, i);
+    };
+    std::vector<AnyTasklet> ts;
+    for (int i = 0; i < n; ++i)
+        ts.push_back(sleeper(i));
+    clock.advance(500ms);
+    std::vector<bool> cancelled(n, false);
+    for (int i = 0; i < n; i += 3)
+        if (ms[i] > 500) {
+            ts[i].cancel();
+            cancelled[i] = true;
+        }
+    clock.advance(2s);
+    std::vector<std::pair<gint64, int>> want;
+    for (int i = 0; i < n; ++i)
+        if (!cancelled[i])
+            want.emplace_back(gint64{ms[i]} * 1000, i);
+    REQUIRE(fired.size() == want.size());
+    for (std::size_t k = 0; k < fired.size(); ++k) {
+        CHECK(fired[k].first == gint64{ms[fired[k].second]} * 1000); // exactly at its deadline
+        if (k > 0)
+            CHECK(fired[k - 1].first <= fired[k].first); // in deadline order
+    }
+    for (int i = 0; i < n; ++i)
+        CHECK(ts[i].done());
 }
 
 TEST_CASE("timeouts armed by tasklets resumed during an advance fire within it") {
