@@ -286,6 +286,18 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
         head_->kept_armed();
         return finish_wait(conds, 1);
     }
+    // The other usual one: one fresh condition (`co_await WaitForTimeout(10)`), nothing
+    // armed from before. Stamped with the current epoch, which the next full wait passes.
+    if (n == 1 && !head_ && conds[0] && !conds[0]->owner_) {
+        if (cancel_requested_) {
+            cancel_requested_ = false;
+            throw Cancelled();
+        }
+        reset_event();
+        conds[0]->epoch_ = epoch_;
+        arm_one(conds[0]);
+        return finish_wait(conds, 1);
+    }
     if (n == 0)
         throw std::invalid_argument("tasklet: any() needs at least one condition");
     for (std::size_t i = 0; i < n; ++i) {
