@@ -244,6 +244,7 @@ public:
         return true;
     }
     bool finish_wait(WaitCondition* const* conds, std::size_t n);
+    void begin_full_wait(WaitCondition* const* conds, std::size_t n);
     void reset_event() noexcept;
     void after_resume();
     Event& event() noexcept { return event_; }

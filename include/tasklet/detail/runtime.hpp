@@ -275,8 +275,8 @@ inline bool PromiseBase::arm_one(WaitCondition* c) {
 // this one stay armed; the others are disarmed. Returns true when an event is already there
 // (a pending fire, or a queued message now accepted): the co_await completes at once.
 inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) {
-    // The usual loop body: one condition, the one the previous wait was on.
     if (n == 1 && conds[0] == head_ && head_ && !head_->next_) {
+        // The usual loop body: one condition, the one the previous wait was on.
         if (cancel_requested_) {
             cancel_requested_ = false;
             throw Cancelled();
@@ -284,11 +284,9 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
         reset_event();
         head_->triggered_ = false;
         head_->kept_armed();
-        return finish_wait(conds, 1);
-    }
-    // The other usual one: one fresh condition (`co_await WaitForTimeout(10)`), nothing
-    // armed from before. Stamped with the current epoch, which the next full wait passes.
-    if (n == 1 && !head_ && conds[0] && !conds[0]->owner_) {
+    } else if (n == 1 && !head_ && conds[0] && !conds[0]->owner_) {
+        // The other usual one: one fresh condition (`co_await WaitForTimeout(10)`), nothing
+        // armed from before. Stamped with the current epoch, which the next full wait passes.
         if (cancel_requested_) {
             cancel_requested_ = false;
             throw Cancelled();
@@ -296,8 +294,15 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
         reset_event();
         conds[0]->epoch_ = epoch_;
         arm_one(conds[0]);
-        return finish_wait(conds, 1);
+    } else {
+        begin_full_wait(conds, n);
     }
+    return finish_wait(conds, n); // one call site: inlined
+}
+
+// Any wait: checks the arguments, disarms what the previous wait armed and this one does
+// not include, keeps what it includes (in this wait's order), arms the rest.
+inline void PromiseBase::begin_full_wait(WaitCondition* const* conds, std::size_t n) {
     if (n == 0)
         throw std::invalid_argument("tasklet: any() needs at least one condition");
     for (std::size_t i = 0; i < n; ++i) {
@@ -337,7 +342,6 @@ inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) 
             arm_one(c);
         }
     }
-    return finish_wait(conds, n);
 }
 
 inline void PromiseBase::reset_event() noexcept {
