@@ -156,21 +156,24 @@ gboolean idle_cb(gpointer data) {
     return ++s->count < s->n ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
-/// ns per resume of one tasklet awaiting a kept-armed WaitForIdle n times.
-double tasklet_idle(long n) {
-    FreshContext fc;
+/// ns per resume of one tasklet awaiting a kept-armed WaitForIdle n times, in `fc`.
+double tasklet_idle(FreshContext& fc, long n, const char* bench) {
     long count = 0;
     auto t = idle_loop(n, &count);
     double t0 = op_clock_s();
     fc.run_until([&] { return t.done(); });
     double dt = op_clock_s() - t0;
-    check(count == n, "idle_resume", "resume count");
+    check(count == n, bench, "resume count");
     return dt * 1e9 / static_cast<double>(n);
 }
 
-/// ns per dispatch of one idle source returning TRUE n times.
-double glib_idle(long n) {
+double tasklet_idle(long n) {
     FreshContext fc;
+    return tasklet_idle(fc, n, "idle_resume");
+}
+
+/// ns per dispatch of one idle source returning TRUE n times, in `fc`.
+double glib_idle(FreshContext& fc, long n, const char* bench) {
     IdleCount s{n};
     GSource* src = g_idle_source_new();
     attach(src, idle_cb, &s, fc.get());
@@ -178,8 +181,13 @@ double glib_idle(long n) {
     fc.run_until([&] { return s.count == n; });
     double dt = op_clock_s() - t0;
     g_source_unref(src);
-    check(s.count == n, "idle_resume", "dispatch count");
+    check(s.count == n, bench, "dispatch count");
     return dt * 1e9 / static_cast<double>(n);
+}
+
+double glib_idle(long n) {
+    FreshContext fc;
+    return glib_idle(fc, n, "idle_resume");
 }
 
 void bench_idle_resume() {
@@ -218,18 +226,12 @@ void bench_idle_resume_10k_timers() {
             sleepers.reserve(timers);
             for (int i = 0; i < timers; ++i)
                 sleepers.push_back(sleeper(one_day_ms));
-            constexpr long n = 2'000'000;
-            long count = 0;
-            auto t = idle_loop(n, &count);
-            double t0 = op_clock_s();
-            fc.run_until([&] { return t.done(); });
-            double dt = op_clock_s() - t0;
-            check(count == n, r.name.c_str(), "resume count");
+            double ns = tasklet_idle(fc, 2'000'000, r.name.c_str());
             for (auto& s : sleepers)
                 s.cancel();
             for (auto& s : sleepers)
                 check(s.cancelled(), r.name.c_str(), "sleepers cancelled");
-            return dt * 1e9 / n;
+            return ns;
         });
     if (side_glib)
         r.glib = best_of([&] {
@@ -240,20 +242,13 @@ void bench_idle_resume_10k_timers() {
                 attach(s, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, fc.get());
                 pending.push_back(s);
             }
-            constexpr long n = 5'000; // GLib scans every pending source on every iteration
-            IdleCount s{n};
-            GSource* src = g_idle_source_new();
-            attach(src, idle_cb, &s, fc.get());
-            double t0 = op_clock_s();
-            fc.run_until([&] { return s.count == n; });
-            double dt = op_clock_s() - t0;
-            g_source_unref(src);
+            // n = 5,000: GLib scans every pending source on every iteration.
+            double ns = glib_idle(fc, 5'000, r.name.c_str());
             for (GSource* p : pending) {
                 g_source_destroy(p);
                 g_source_unref(p);
             }
-            check(s.count == n, r.name.c_str(), "dispatch count");
-            return dt * 1e9 / n;
+            return ns;
         });
     r.target = "<= 2x tasklet idle_resume";
     r.met = r.tasklet <= 2.0 * baseline;
