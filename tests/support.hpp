@@ -77,6 +77,23 @@ inline std::size_t attached_sources(GMainContext* ctx = nullptr) {
     return n;
 }
 
+/// A fresh GMainContext pushed as thread-default for the scope, so that nothing else (other
+/// tests' leftovers, the default context's sources) takes part in what a test counts.
+class PrivateContext {
+public:
+    PrivateContext() : ctx_(g_main_context_new()) { g_main_context_push_thread_default(ctx_); }
+    ~PrivateContext() {
+        g_main_context_pop_thread_default(ctx_);
+        g_main_context_unref(ctx_);
+    }
+    PrivateContext(const PrivateContext&) = delete;
+    PrivateContext& operator=(const PrivateContext&) = delete;
+    GMainContext* get() const { return ctx_; }
+
+private:
+    GMainContext* ctx_;
+};
+
 /// Captures messages logged under the "tasklet" domain while alive.
 class LogCapture {
 public:

@@ -419,22 +419,11 @@ void run_once(GMainContext* ctx, std::size_t baseline, int cancel_at, Mode m) {
         g_object_remove_weak_pointer(G_OBJECT(stream_alive), &stream_alive);
 }
 
-/// A private context, thread-default for the test's duration, so that source counts see
-/// only what this test attaches.
-struct PrivateContext {
-    GMainContext* ctx = g_main_context_new();
-    PrivateContext() { g_main_context_push_thread_default(ctx); }
-    ~PrivateContext() {
-        g_main_context_pop_thread_default(ctx);
-        g_main_context_unref(ctx);
-    }
-};
-
 } // namespace
 
 TEST_CASE("cancelling at any await point leaves no armed condition, source or handler behind",
           "[cancel]") {
-    PrivateContext pc;
+    test::PrivateContext pc;
     // Warm-up: the scheduler's lanes (one long-lived GSource per priority in use) are created
     // on first use and live on; the baseline counts them.
     {
@@ -442,19 +431,19 @@ TEST_CASE("cancelling at any await point leaves no armed condition, source or ha
         Fixture f(buf);
         Tasklet<int> t = scenario(f, Mode{false, false});
         for (int p = 0; p < n_points; ++p) {
-            REQUIRE(test::run_until([&] { return f.point == p; }, 10, pc.ctx));
+            REQUIRE(test::run_until([&] { return f.point == p; }, 10, pc.get()));
             complete(f, p, t);
         }
-        REQUIRE(test::run_until([&] { return t.done(); }, 10, pc.ctx));
+        REQUIRE(test::run_until([&] { return t.done(); }, 10, pc.get()));
         REQUIRE(t.return_value() == all_points);
     }
-    test::drain(pc.ctx);
-    const std::size_t baseline = test::attached_sources(pc.ctx);
+    test::drain(pc.get());
+    const std::size_t baseline = test::attached_sources(pc.get());
     INFO("baseline: " << baseline << " sources");
     CHECK(baseline <= 2); // the scheduler's default and idle lanes
 
     const int variant = GENERATE(0, 1, 2, 3);
     const Mode mode{(variant & 1) != 0, (variant & 2) != 0};
     for (int k = 0; k <= n_points; ++k)
-        run_once(pc.ctx, baseline, k, mode);
+        run_once(pc.get(), baseline, k, mode);
 }

@@ -208,15 +208,6 @@ void trigger(Kit& kit, int kind, const AnyTasklet& t) {
     }
 }
 
-struct PrivateContext {
-    GMainContext* ctx = g_main_context_new();
-    PrivateContext() { g_main_context_push_thread_default(ctx); }
-    ~PrivateContext() {
-        g_main_context_pop_thread_default(ctx);
-        g_main_context_unref(ctx);
-    }
-};
-
 /// Sources attached to `ctx`, not counting run_until()'s watchdog while it runs.
 std::size_t sources_in_loop(GMainContext* ctx) {
     return test::attached_sources(ctx) - 1;
@@ -255,8 +246,8 @@ std::size_t handlers_of(gpointer instance, const char* signal) {
 
 TEST_CASE("an exception thrown after any kind of resume reaches the tasklet awaiting it",
           "[faults]") {
-    PrivateContext pc;
-    const std::size_t baseline = warm_up(pc.ctx);
+    test::PrivateContext pc;
+    const std::size_t baseline = warm_up(pc.get());
     const int kind = GENERATE(range(0, int(n_kinds)));
     INFO("resumed by " << kind_name(kind));
     test::LogCapture log;
@@ -273,13 +264,13 @@ TEST_CASE("an exception thrown after any kind of resume reaches the tasklet awai
         }(victim);
         REQUIRE(victim.state() == State::suspended);
         trigger(kit, kind, victim);
-        REQUIRE(test::run_until([&] { return awaiter.done(); }, 10, pc.ctx));
+        REQUIRE(test::run_until([&] { return awaiter.done(); }, 10, pc.get()));
         const std::string expected = std::string("boom after ") + kind_name(kind);
         CHECK(awaiter.return_value() == expected);
         CHECK_THROWS_WITH(victim.return_value(), expected);
         CHECK_FALSE(victim.cancelled());
     }
-    CHECK(test::run_until([&] { return sources_in_loop(pc.ctx) == baseline; }, 10, pc.ctx));
+    CHECK(test::run_until([&] { return sources_in_loop(pc.get()) == baseline; }, 10, pc.get()));
     // Observed: not logged. And nothing reached GLib's C code (that would be logged too).
     CHECK(log.count(G_LOG_LEVEL_CRITICAL) == 0);
     CHECK(log.count(G_LOG_LEVEL_WARNING) == 0);
@@ -287,8 +278,8 @@ TEST_CASE("an exception thrown after any kind of resume reaches the tasklet awai
 
 TEST_CASE("an unobserved exception after any kind of resume is logged once, never escaping",
           "[faults]") {
-    PrivateContext pc;
-    const std::size_t baseline = warm_up(pc.ctx);
+    test::PrivateContext pc;
+    const std::size_t baseline = warm_up(pc.get());
     const int kind = GENERATE(range(0, int(n_kinds)));
     INFO("resumed by " << kind_name(kind));
     test::LogCapture log;
@@ -300,9 +291,9 @@ TEST_CASE("an unobserved exception after any kind of resume is logged once, neve
             t.add_join_callback([&ended](AnyTasklet) { ended = true; });
             trigger(kit, kind, t);
         } // fire and forget: the frame is freed when the body ends, inside the GLib callback
-        REQUIRE(test::run_until([&] { return ended; }, 10, pc.ctx));
+        REQUIRE(test::run_until([&] { return ended; }, 10, pc.get()));
     }
-    CHECK(test::run_until([&] { return sources_in_loop(pc.ctx) == baseline; }, 10, pc.ctx));
+    CHECK(test::run_until([&] { return sources_in_loop(pc.get()) == baseline; }, 10, pc.get()));
     const std::string expected = std::string("boom after ") + kind_name(kind);
     CHECK(log.count(G_LOG_LEVEL_CRITICAL, expected) == 1);
     CHECK(log.count(G_LOG_LEVEL_CRITICAL, "nobody observed") == 1);
@@ -312,8 +303,8 @@ TEST_CASE("an unobserved exception after any kind of resume is logged once, neve
 
 TEST_CASE("a temporary condition destroyed inside its own fire(), as the tasklet ends, is safe",
           "[faults]") {
-    PrivateContext pc;
-    const std::size_t baseline = warm_up(pc.ctx);
+    test::PrivateContext pc;
+    const std::size_t baseline = warm_up(pc.get());
     const int kind = GENERATE(range(0, int(n_kinds)));
     const bool keep_handle = GENERATE(true, false);
     INFO("resumed by " << kind_name(kind) << (keep_handle ? ", handle kept" : ", no handle"));
@@ -325,14 +316,14 @@ TEST_CASE("a temporary condition destroyed inside its own fire(), as the tasklet
             t.add_join_callback([&ended](AnyTasklet) { ended = true; });
             trigger(kit, kind, t);
             if (keep_handle) {
-                REQUIRE(test::run_until([&] { return t.done(); }, 10, pc.ctx));
+                REQUIRE(test::run_until([&] { return t.done(); }, 10, pc.get()));
                 CHECK(t.return_value() == kind);
             }
         }
-        REQUIRE(test::run_until([&] { return ended; }, 10, pc.ctx));
+        REQUIRE(test::run_until([&] { return ended; }, 10, pc.get()));
         CHECK(kit.ended_with == kind);
     }
-    CHECK(test::run_until([&] { return sources_in_loop(pc.ctx) == baseline; }, 10, pc.ctx));
+    CHECK(test::run_until([&] { return sources_in_loop(pc.get()) == baseline; }, 10, pc.get()));
 }
 
 // ---- the emitting object finalized mid-wait ---------------------------------------------
@@ -407,9 +398,9 @@ TEST_CASE("closing the write end wakes a reader with G_IO_HUP once", "[faults]")
 
 TEST_CASE("closing the watched fd while armed wakes the tasklet with G_IO_NVAL, no hang",
           "[faults]") {
-    PrivateContext pc;
-    test::drain(pc.ctx);
-    const std::size_t before = test::attached_sources(pc.ctx);
+    test::PrivateContext pc;
+    test::drain(pc.get());
+    const std::size_t before = test::attached_sources(pc.get());
     int fds[2];
     REQUIRE(g_unix_open_pipe(fds, FD_CLOEXEC, nullptr));
     int wakeups = 0;
@@ -424,7 +415,7 @@ TEST_CASE("closing the watched fd while armed wakes the tasklet with G_IO_NVAL, 
     GIOCondition c = test::run_with_watchdog(t, 10);
     CHECK((c & G_IO_NVAL) != 0);
     CHECK(wakeups == 1);
-    CHECK(test::attached_sources(pc.ctx) == before); // nothing left to spin on the dead fd
+    CHECK(test::attached_sources(pc.get()) == before); // nothing left to spin on the dead fd
     close(fds[1]);
 }
 

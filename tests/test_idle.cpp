@@ -6,29 +6,8 @@
 
 using namespace tasklet;
 
-namespace {
-
-/// A fresh GMainContext pushed as thread-default for the scope, so that nothing else (other
-/// tests' leftovers, the default context's sources) takes part in the iterations counted.
-class PrivateContext {
-public:
-    PrivateContext() : ctx_(g_main_context_new()) { g_main_context_push_thread_default(ctx_); }
-    ~PrivateContext() {
-        g_main_context_pop_thread_default(ctx_);
-        g_main_context_unref(ctx_);
-    }
-    PrivateContext(const PrivateContext&) = delete;
-    PrivateContext& operator=(const PrivateContext&) = delete;
-    GMainContext* get() const { return ctx_; }
-
-private:
-    GMainContext* ctx_;
-};
-
-} // namespace
-
 TEST_CASE("a WaitForIdle kept armed fires once per main-loop iteration") {
-    PrivateContext ctx;
+    test::PrivateContext ctx;
     int fired = 0;
     auto body = [&]() -> Tasklet<> {
         WaitForIdle idle;
@@ -61,7 +40,7 @@ TEST_CASE("co_await on a WaitForIdle yields void; its default priority is DEFAUL
 }
 
 TEST_CASE("a WaitForIdle does not fire while a source of higher priority is ready") {
-    PrivateContext ctx;
+    test::PrivateContext ctx;
     std::vector<std::string> order;
     auto body = [&]() -> Tasklet<> {
         co_await WaitForIdle();
@@ -90,7 +69,7 @@ TEST_CASE("a WaitForIdle does not fire while a source of higher priority is read
 }
 
 TEST_CASE("WaitForIdle's priority is respected against a GLib idle source") {
-    PrivateContext ctx;
+    test::PrivateContext ctx;
     std::vector<std::string> order;
     auto add_glib_idle = [&](int priority) {
         GSource* s = g_idle_source_new();
@@ -145,7 +124,7 @@ TEST_CASE("a tasklet looping on WaitForIdle does not starve a default-priority t
 }
 
 TEST_CASE("1000 tasklets on idles all complete, each idle firing once per iteration") {
-    PrivateContext ctx;
+    test::PrivateContext ctx;
     constexpr int n = 1000;
     int total = 0;
     auto body = [&]() -> Tasklet<> {
