@@ -70,7 +70,7 @@ private:
         detail::Scheduler* s = detail::Scheduler::for_thread_default();
         struct Unref {
             detail::Scheduler* s;
-            ~Unref() { s->unref(); }
+            ~Unref() { s->release(); }
         } unref{s};
         const gint64 target = now() + us;
         dispatch_ready(s->context());

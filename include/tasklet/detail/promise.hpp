@@ -305,7 +305,17 @@ private:
     void unlink(WaitCondition* c) noexcept;
     void disarm_one(WaitCondition* c) noexcept;
     void disarm_all() noexcept;
-    bool arm_one(WaitCondition* c);
+    void arm_one(WaitCondition* c);
+    /// A cancel() that came while the tasklet was running: this co_await throws it.
+    void throw_if_cancel_requested() {
+        if (cancel_requested_) {
+            cancel_requested_ = false;
+            throw Cancelled();
+        }
+    }
+    /// `c` is what resumes the tasklet (with message `m`, if any).
+    void set_event(WaitCondition* c, Message* m = nullptr) noexcept;
+    void log_dropped(const Message& m, const char* why) const;
     void resolve_actions();
     bool filter_queue(bool take);
     const ActionEntry* action_for(const std::string& name) const noexcept;

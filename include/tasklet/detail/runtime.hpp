@@ -23,16 +23,6 @@ inline std::string describe_exception(const std::exception_ptr& e) {
     }
 }
 
-inline void log_callback_exception(const char* what_ran) noexcept {
-    try {
-        throw;
-    } catch (const std::exception& e) {
-        g_log(log_domain, G_LOG_LEVEL_CRITICAL, "exception in %s: %s", what_ran, e.what());
-    } catch (...) {
-        g_log(log_domain, G_LOG_LEVEL_CRITICAL, "unknown exception in %s", what_ran);
-    }
-}
-
 inline std::atomic<std::uint64_t> next_join_id{1};
 
 // ---- PromiseBase: life cycle -------------------------------------------------------------
@@ -157,9 +147,8 @@ inline bool PromiseBase::final_ready() noexcept {
     tls_handoff = notify_waiters(true);
     // Nobody holds a handle: the frame is freed as the body completes. (Another thread
     // could only add a reference by copying a handle it holds, which would show here.)
-    bool alone = self_shared_
-                     ? local_refs_ == 0 && shared_refs_.load(std::memory_order_acquire) == 1
-                     : local_refs_ == 1 && shared_refs_.load(std::memory_order_acquire) == 1;
+    bool alone = local_refs_ == (self_shared_ ? 0u : 1u) &&
+                 shared_refs_.load(std::memory_order_acquire) == 1;
     if (!tls_handoff && alone) {
         local_refs_ = 0;
         shared_refs_.store(0, std::memory_order_relaxed);
@@ -253,7 +242,7 @@ inline void PromiseBase::forget(WaitCondition* c) noexcept {
         actions_dirty_ = true;
 }
 
-inline bool PromiseBase::arm_one(WaitCondition* c) {
+inline void PromiseBase::arm_one(WaitCondition* c) {
     c->owner_ = this;
     c->armed_ = true;
     c->pending_ = false;
@@ -268,7 +257,6 @@ inline bool PromiseBase::arm_one(WaitCondition* c) {
         c->armed_ = c->pending_ = false;
         throw;
     }
-    return true;
 }
 
 // Starts a wait on `conds` (in wait order). Conditions of the previous wait that are part of
@@ -277,20 +265,14 @@ inline bool PromiseBase::arm_one(WaitCondition* c) {
 inline bool PromiseBase::begin_wait(WaitCondition* const* conds, std::size_t n) {
     if (n == 1 && conds[0] == head_ && head_ && !head_->next_) {
         // The usual loop body: one condition, the one the previous wait was on.
-        if (cancel_requested_) {
-            cancel_requested_ = false;
-            throw Cancelled();
-        }
+        throw_if_cancel_requested();
         reset_event();
         head_->triggered_ = false;
         head_->kept_armed();
     } else if (n == 1 && !head_ && conds[0] && !conds[0]->owner_) {
         // The other usual one: one fresh condition (`co_await WaitForTimeout(10)`), nothing
         // armed from before. Stamped with the current epoch, which the next full wait passes.
-        if (cancel_requested_) {
-            cancel_requested_ = false;
-            throw Cancelled();
-        }
+        throw_if_cancel_requested();
         reset_event();
         conds[0]->epoch_ = epoch_;
         arm_one(conds[0]);
@@ -311,10 +293,7 @@ inline void PromiseBase::begin_full_wait(WaitCondition* const* conds, std::size_
         if (conds[i]->owner_ && conds[i]->owner_ != this)
             throw std::logic_error("tasklet: the condition is armed by another tasklet");
     }
-    if (cancel_requested_) {
-        cancel_requested_ = false;
-        throw Cancelled();
-    }
+    throw_if_cancel_requested();
     reset_event();
     ++epoch_;
     for (std::size_t i = 0; i < n; ++i)
@@ -344,6 +323,12 @@ inline void PromiseBase::begin_full_wait(WaitCondition* const* conds, std::size_
     }
 }
 
+inline void PromiseBase::set_event(WaitCondition* c, Message* m) noexcept {
+    c->triggered_ = true;
+    event_.cond_ = c;
+    event_.msg_ = m;
+}
+
 inline void PromiseBase::reset_event() noexcept {
     event_ = Event{};
     if (extras_) {
@@ -365,8 +350,7 @@ inline bool PromiseBase::finish_wait(WaitCondition* const* conds, std::size_t n)
             if (queued && extras_->unfiltered)
                 filter_queue(false);
             c->pending_ = false;
-            c->triggered_ = true;
-            event_.cond_ = c;
+            set_event(c);
             return true;
         }
     }
@@ -459,9 +443,7 @@ inline bool PromiseBase::filter_queue(bool take) {
         const ActionEntry* e = action_for(n->msg.name);
         if (!e || e->action == MessageAction::discard) {
             if (!e)
-                g_log(log_domain, G_LOG_LEVEL_DEBUG,
-                      "%s: message '%s' dropped: no wait accepts or defers it",
-                      describe().c_str(), n->msg.name.c_str());
+                log_dropped(n->msg, "no wait accepts or defers it");
             x.queue.unlink(n);
             x.queue.recycle(n);
         } else if (take && !taken && e->action == MessageAction::accept) {
@@ -472,22 +454,23 @@ inline bool PromiseBase::filter_queue(bool take) {
     x.unfiltered = nullptr;
     if (!taken)
         return false;
-    WaitCondition* c = taken->cond;
-    c->triggered_ = true;
-    event_.cond_ = c;
-    event_.msg_ = &x.taken->msg;
+    set_event(taken->cond, &x.taken->msg);
     return true;
+}
+
+inline void PromiseBase::log_dropped(const Message& m, const char* why) const {
+    g_log(log_domain, G_LOG_LEVEL_DEBUG, "%s: message '%s' dropped: %s", describe().c_str(),
+          m.name.c_str(), why);
 }
 
 inline void PromiseBase::deliver(Message& m) {
     if (ended()) {
-        g_log(log_domain, G_LOG_LEVEL_DEBUG, "%s: message '%s' dropped: the tasklet has ended",
-              describe().c_str(), m.name.c_str());
+        log_dropped(m, "the tasklet has ended");
         return;
     }
-    Extras& x = extras();
     if (state_ != State::suspended || !started_) {
         // Running, sending, or not started yet: filtered at its next wait.
+        Extras& x = extras();
         MessageNode* n = x.queue.push_back(std::move(m));
         if (!x.unfiltered)
             x.unfiltered = n;
@@ -497,18 +480,16 @@ inline void PromiseBase::deliver(Message& m) {
         resolve_actions();
         filter_queue(false);
     }
-    const ActionEntry* e = action_for(m.name);
+    const ActionEntry* e = action_for(m.name); // no entry without Extras: none allocated
     if (!e) {
-        g_log(log_domain, G_LOG_LEVEL_DEBUG,
-              "%s: message '%s' dropped: no wait accepts or defers it", describe().c_str(),
-              m.name.c_str());
+        log_dropped(m, "no wait accepts or defers it");
         return;
     }
     switch (e->action) {
     case MessageAction::discard:
         return;
     case MessageAction::defer:
-        x.queue.push_back(std::move(m)); // filtered already (the actions are current)
+        extras_->queue.push_back(std::move(m)); // filtered already (the actions are current)
         return;
     case MessageAction::accept:
         // Delivered in place: the receiver runs until its next suspension inside this call,
@@ -544,10 +525,7 @@ inline void PromiseBase::send(Message& m) {
         throw;
     }
     state_ = State::running;
-    if (cancel_requested_) {
-        cancel_requested_ = false;
-        throw Cancelled();
-    }
+    throw_if_cancel_requested();
 }
 
 // ---- PromiseBase: join -------------------------------------------------------------------
@@ -601,9 +579,7 @@ inline PromiseBase* PromiseBase::notify_waiters(bool allow_handoff) noexcept {
         w->linked_ = false;
         PromiseBase* o = w->owner_;
         if (allow_handoff && !waiters_ && o && o->state_ == State::suspended) {
-            w->triggered_ = true;
-            o->event_ = Event{};
-            o->event_.cond_ = w;
+            o->set_event(w);
             o->state_ = State::running;
             return o;
         }
@@ -789,10 +765,7 @@ inline bool WaitCondition::fire_impl(Message* message) {
     // tasklet ends): the destructor reports it through this flag on our stack.
     bool destroyed = false;
     bool* outer = std::exchange(destroyed_, &destroyed);
-    triggered_ = true;
-    p->event_ = Event{};
-    p->event_.cond_ = this;
-    p->event_.msg_ = message;
+    p->set_event(this, message);
     p->resume();
     if (destroyed) {
         if (outer)

@@ -16,8 +16,10 @@
 
 #include "../wait.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -41,6 +43,18 @@ inline gint64 monotonic_now() noexcept {
 
 class Lane;
 class LaneCondition;
+
+/// Logs the exception being handled, thrown by `what_ran` (a callback that must not throw
+/// into GLib). Call only from a catch block.
+inline void log_callback_exception(const char* what_ran) noexcept {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        g_log(log_domain, G_LOG_LEVEL_CRITICAL, "exception in %s: %s", what_ran, e.what());
+    } catch (...) {
+        g_log(log_domain, G_LOG_LEVEL_CRITICAL, "unknown exception in %s", what_ran);
+    }
+}
 
 /// Its address names the running thread: comparing it is cheaper than std::thread::id.
 inline constinit thread_local char tls_thread_marker = 0;
@@ -167,11 +181,9 @@ private:
 /// The tasklet runtime of one GMainContext.
 class Scheduler {
 public:
-    /// The scheduler of the calling thread's thread-default context (new reference).
     /// The scheduler of the thread-default context, with a reference for the caller.
     static Scheduler* for_thread_default();
 
-    void ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
     void unref(std::uint32_t n = 1) noexcept;
     /// Gives back a reference from for_thread_default(): to this thread's stock when it is
     /// this thread's cached scheduler (no locked instruction), else unref().
@@ -312,8 +324,7 @@ inline void Lane::push_idle(LaneCondition* c) noexcept {
 inline void Lane::push_timer(LaneCondition* c) {
     c->lane_ = this;
     heap_.push_back(Timer{c->deadline_, c});
-    c->heap_index_ = static_cast<std::uint32_t>(heap_.size() - 1);
-    heap_up(c->heap_index_);
+    heap_up(heap_.size() - 1); // sets c->heap_index_
 }
 
 inline void Lane::remove(LaneCondition* c) noexcept {
@@ -421,11 +432,8 @@ inline void Lane::run_handed_over() noexcept {
         for (auto& fn : work) {
             try {
                 fn();
-            } catch (const std::exception& e) {
-                g_log(log_domain, G_LOG_LEVEL_CRITICAL, "exception in a deferred call: %s",
-                      e.what());
             } catch (...) {
-                g_log(log_domain, G_LOG_LEVEL_CRITICAL, "unknown exception in a deferred call");
+                log_callback_exception("a deferred call");
             }
         }
     };
