@@ -202,6 +202,24 @@ TEST_CASE("a WaitForThread awaited again runs its function again") {
     CHECK(runs == 2);
 }
 
+TEST_CASE("a WaitForThread left out of one wait and awaited again runs its function once more") {
+    // After the first result the tasklet passes through a wait that completes at once and
+    // does not include `work` (disarming it), then awaits it again: that arms a second run
+    // while the first delivery is still on the stack. It must not start a third.
+    std::atomic<int> runs{0};
+    auto finished = []() -> Tasklet<> { co_return; }();
+    auto body = [&]() -> Tasklet<int> {
+        WaitForThread<int> work = run_in_thread([&] { return ++runs; });
+        int a = co_await work;
+        co_await finished; // has ended: completes at once, and disarms `work`
+        int b = co_await work;
+        co_return a * 10 + b;
+    };
+    CHECK(test::run_with_watchdog(body()) == 12);
+    test::drain();
+    CHECK(runs == 2);
+}
+
 TEST_CASE("many concurrent run_in_thread calls all complete with their own results") {
     constexpr int n = 300;
     auto one = [](int i) -> Tasklet<int> {

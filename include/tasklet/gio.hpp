@@ -246,6 +246,10 @@ private:
             bool was_waiting = owner && owner->state_ == State::suspended;
             if (!fire() || !was_waiting)
                 return;
+            // The tasklet may have left this condition out of a wait and armed it again
+            // while it ran (arm() started that call): one call in flight at a time.
+            if (trampoline_)
+                return;
             try {
                 begin();
                 return;
