@@ -372,6 +372,35 @@ TEST_CASE("a temporary any(signal, timeout) whose object is finalized ends the t
     CHECK(destroyed);
 }
 
+TEST_CASE("two conditions on one object, both destroyed inside its finalization, are safe",
+          "[faults]") {
+    // GLib notifies weak references from a list it has already taken off the object: the
+    // first condition's notification ends the tasklet, destroying the second before its own
+    // notification comes. It must not be called (ASan would see the freed condition).
+    GSimpleAction* action = g_simple_action_new("act", nullptr);
+    int woke = 0;
+    bool ended = false;
+    {
+        auto t = [](GSimpleAction* a, int& woke) -> Tasklet<> {
+            WaitForSignal activate(a, "activate");
+            WaitForSignal changed(a, "change-state");
+            co_await any(activate, changed);
+            ++woke;
+        }(action, woke);
+        t.add_join_callback([&ended](AnyTasklet) { ended = true; });
+    } // no handle: the frame and both conditions die inside the first weak notify
+    int gobject_warnings = 0; // e.g. "g_object_weak_unref: couldn't find weak ref"
+    guint handler = g_log_set_handler(
+        "GLib-GObject", G_LOG_LEVEL_WARNING,
+        [](const gchar*, GLogLevelFlags, const gchar*, gpointer n) { ++*static_cast<int*>(n); },
+        &gobject_warnings);
+    g_object_unref(action);
+    g_log_remove_handler("GLib-GObject", handler);
+    CHECK(ended);
+    CHECK(woke == 1);
+    CHECK(gobject_warnings == 0);
+}
+
 // ---- the fd closed mid-wait -------------------------------------------------------------
 
 TEST_CASE("closing the write end wakes a reader with G_IO_HUP once", "[faults]") {

@@ -4,6 +4,7 @@
 #include "detail/glib.hpp"
 #include "tasklet_type.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <span>
@@ -269,7 +270,7 @@ public:
             throw std::invalid_argument("tasklet: WaitForSignal: the instance is not a GObject");
         instance_ = G_OBJECT(instance);
         lookup(G_OBJECT_TYPE(instance_), detailed_signal);
-        g_object_weak_ref(instance_, &WaitForSignal::on_disposed, this);
+        watch();
     }
 
     /// Watches every instance of `type` (a GObject or interface type) through an emission
@@ -300,7 +301,7 @@ public:
         if (armed())
             disarm();
         if (instance_)
-            g_object_weak_unref(instance_, &WaitForSignal::on_disposed, this);
+            unwatch();
         if (by_type_)
             g_weak_ref_clear(&last_object_);
         release_class();
@@ -568,19 +569,68 @@ private:
 
     static void free_hook_data(gpointer data) { delete static_cast<HookData*>(data); }
 
+    // The WaitForSignals watching one object share one weak reference on it. GLib notifies
+    // weak references from a list it has already taken off the object, so a condition
+    // destroyed during another's notification (its tasklet ends there) could no longer take
+    // back a reference of its own, and would be notified after its death. Instead it leaves
+    // this list, which the notification walks by index, skipping who has left.
+    struct Watchers {
+        std::vector<WaitForSignal*> members; // null: left during the notification
+        bool notifying = false;
+    };
+    static GQuark watchers_quark() noexcept {
+        static const GQuark q = g_quark_from_static_string("tasklet-wait-for-signal-watchers");
+        return q;
+    }
+    void watch() {
+        auto* w = static_cast<Watchers*>(g_object_get_qdata(instance_, watchers_quark()));
+        if (!w) {
+            auto fresh = std::make_unique<Watchers>();
+            fresh->members.push_back(this);
+            w = fresh.release();
+            g_object_set_qdata(instance_, watchers_quark(), w);
+            g_object_weak_ref(instance_, &WaitForSignal::on_disposed, w);
+        } else {
+            w->members.push_back(this);
+        }
+        watchers_ = w;
+    }
+    void unwatch() noexcept {
+        Watchers* w = std::exchange(watchers_, nullptr);
+        auto it = std::find(w->members.begin(), w->members.end(), this);
+        if (w->notifying) {
+            *it = nullptr;
+            return;
+        }
+        w->members.erase(it);
+        if (w->members.empty()) {
+            g_object_weak_unref(instance_, &WaitForSignal::on_disposed, w);
+            g_object_set_qdata(instance_, watchers_quark(), nullptr);
+            delete w;
+        }
+    }
+
     // The watched instance is being disposed. GLib has already dropped its signal handlers
     // (g_object_real_dispose runs g_signal_handlers_destroy before notifying weak refs) and
-    // drops this weak reference after the call.
-    static void on_disposed(gpointer data, GObject*) {
-        auto* self = static_cast<WaitForSignal*>(data);
-        self->instance_ = nullptr;
-        if (self->closure_)
-            self->drop_closure();
+    // drops the weak reference after the call.
+    static void on_disposed(gpointer data, GObject* object) {
+        std::unique_ptr<Watchers> w(static_cast<Watchers*>(data));
+        g_object_set_qdata(object, watchers_quark(), nullptr);
+        w->notifying = true;
+        for (std::size_t i = 0; i < w->members.size(); ++i)
+            if (WaitForSignal* self = std::exchange(w->members[i], nullptr))
+                self->disposed();
+    }
+    void disposed() {
+        watchers_ = nullptr;
+        instance_ = nullptr;
+        if (closure_)
+            drop_closure();
         Emission gone;
         gone.destroyed = true;
-        self->last_ = std::move(gone);
-        if (self->armed() && self->fire())
-            self->refire_later(); // the owner waits on it again: that wait must end too
+        last_ = std::move(gone);
+        if (armed() && fire())
+            refire_later(); // the owner waits on it again: that wait must end too
     }
 
     // Completes waits on a dead instance from an idle callback (not on this stack, so a
@@ -615,6 +665,7 @@ private:
     friend struct detail::Access;
 
     GObject* instance_ = nullptr; // weak; null once disposed
+    Watchers* watchers_ = nullptr; // instance form, until disposed
     GType type_ = G_TYPE_INVALID;
     bool by_type_ = false;
     gpointer class_ = nullptr; // the type form's class (or interface) reference
