@@ -392,10 +392,11 @@ inline void Lane::heap_down(std::size_t i) noexcept {
 }
 
 inline void Lane::post(std::function<void()> fn) {
-    {
-        std::lock_guard lock(inbox_mutex_);
-        inbox_.push_back(std::move(fn));
-    }
+    // All under the lock: the home thread cannot take the inbox, run `fn` and so perhaps
+    // drop the last reference on the scheduler (freeing this lane) before this call is done
+    // with the lane. What `fn` holds keeps the scheduler alive until it has run.
+    std::lock_guard lock(inbox_mutex_);
+    inbox_.push_back(std::move(fn));
     inbox_flag_.store(true, std::memory_order_release);
     g_main_context_wakeup(g_source_get_context(source_));
 }
