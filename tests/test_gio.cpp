@@ -13,6 +13,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <algorithm>
+#include <cstdint>
+#include <vector>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,6 +212,95 @@ TEST_CASE("a call that completes inside its starter completes the wait at once")
     auto t = body();
     REQUIRE(t.done()); // it never suspended
     CHECK(t.return_value());
+}
+
+namespace {
+/// A starter whose first call completes from an idle callback and every later one inside
+/// the starter itself, as some C APIs do; records how deep on the C stack each call started.
+struct SyncStarter {
+    std::vector<std::uintptr_t>* depths;
+    std::string payload; // read after the callback: freed under the starter if it nests
+    bool first_async = true;
+
+    void operator()(GCancellable*, GAsyncReadyCallback cb, gpointer data) const {
+        char probe = 0;
+        depths->push_back(reinterpret_cast<std::uintptr_t>(&probe));
+        GTask* task = g_task_new(nullptr, nullptr, nullptr, nullptr);
+        g_task_return_boolean(task, TRUE);
+        if (first_async && depths->size() == 1) {
+            struct Later {
+                GAsyncReadyCallback cb;
+                gpointer data;
+                GTask* task;
+            };
+            g_idle_add_once(
+                [](gpointer p) {
+                    std::unique_ptr<Later> l(static_cast<Later*>(p));
+                    l->cb(nullptr, G_ASYNC_RESULT(l->task), l->data);
+                    g_object_unref(l->task);
+                },
+                new Later{cb, data, task});
+            return;
+        }
+        cb(nullptr, G_ASYNC_RESULT(task), data);
+        g_object_unref(task);
+        CHECK(payload.size() == 100); // touches the capture after the call completed
+    }
+};
+} // namespace
+
+TEST_CASE("calls that complete inside the starter, awaited in a loop, do not nest") {
+    constexpr int n = 2000;
+    std::vector<std::uintptr_t> depths;
+    auto body = [&]() -> Tasklet<int> {
+        WaitForAsync op(SyncStarter{&depths, std::string(100, 'x')});
+        int done = 0;
+        for (int i = 0; i < n; ++i) {
+            AsyncResult r = co_await op;
+            done += g_task_propagate_boolean(G_TASK(r.get()), nullptr);
+        }
+        co_return done;
+    };
+    CHECK(test::run_with_watchdog(body()) == n);
+    REQUIRE(depths.size() >= std::size_t(n));
+    auto [lo, hi] = std::minmax_element(depths.begin(), depths.end());
+    CHECK(*hi - *lo < 64 * 1024); // nesting would grow the stack by a frame per call
+}
+
+TEST_CASE("a call completed inside the starter, awaited again, runs the call again") {
+    std::vector<std::uintptr_t> depths;
+    auto body = [&]() -> Tasklet<int> {
+        WaitForAsync op(SyncStarter{&depths, std::string(100, 'x'), false});
+        WaitForIdle idle;
+        int done = 0;
+        for (int i = 0; i < 6; ++i) {
+            if (i % 3 == 0)
+                co_await idle; // leaves op out: its next wait arms it afresh
+            AsyncResult r = co_await op;
+            done += g_task_propagate_boolean(G_TASK(r.get()), nullptr);
+        }
+        co_return done;
+    };
+    CHECK(test::run_with_watchdog(body()) == 6);
+    CHECK(depths.size() == 6);
+}
+
+TEST_CASE("a condition destroyed by its tasklet right after a synchronous result is not used after") {
+    std::vector<std::uintptr_t> depths;
+    auto body = [&]() -> Tasklet<int> {
+        int done = 0;
+        {
+            WaitForAsync op(SyncStarter{&depths, std::string(100, 'y')});
+            for (int i = 0; i < 3; ++i) {
+                AsyncResult r = co_await op;
+                done += g_task_propagate_boolean(G_TASK(r.get()), nullptr);
+            }
+        } // destroyed after a result the re-run delivered
+        co_await WaitForIdle();
+        co_return done;
+    };
+    CHECK(test::run_with_watchdog(body()) == 3);
+    CHECK(depths.size() == 3);
 }
 
 TEST_CASE("a starter that throws makes the co_await throw, and nothing is left behind") {

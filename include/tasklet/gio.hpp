@@ -219,8 +219,8 @@ private:
             }
             throw;
         }
-        // The callback may have run already and resumed the tasklet, which may have destroyed
-        // this condition: touch no member from here on.
+        // begin() runs inside the tasklet's co_await (arm(), kept_armed()): a callback that
+        // already ran only marked the event pending, the tasklet did not resume.
         g_main_context_pop_thread_default(ctx);
     }
 
@@ -234,28 +234,21 @@ private:
         op->trampoline_ = nullptr;
         delete t;
         op->completed(result);
-        op->deliver();
+        op->fire();
     }
 
-    // Fires, and while the tasklet keeps waiting on this condition, runs the call again.
-    void deliver() noexcept {
-        for (;;) {
-            PromiseBase* owner = Access::owner(*this);
-            // Only a tasklet that was suspended is waiting *again* when fire() returns true;
-            // otherwise the event is pending and its next wait consumes this result.
-            bool was_waiting = owner && owner->state_ == State::suspended;
-            if (!fire() || !was_waiting)
-                return;
-            // The tasklet may have left this condition out of a wait and armed it again
-            // while it ran (arm() started that call): one call in flight at a time.
-            if (trampoline_)
-                return;
-            try {
-                begin();
-                return;
-            } catch (...) {
-                start_failed(std::current_exception());
-            }
+    // Awaited again after it fired: runs the call again. The tasklet is running (inside its
+    // co_await), so a call that completes inside the starter only marks the event pending
+    // and the co_await completes at once — a loop over such calls never nests the tasklet
+    // inside its own starter. Nothing to do while a call is in flight or its result waits.
+    void kept_armed() override {
+        if (trampoline_ || Access::pending(*this))
+            return;
+        try {
+            begin();
+        } catch (...) {
+            start_failed(std::current_exception());
+            fire(); // pending: the co_await rethrows it
         }
     }
 
