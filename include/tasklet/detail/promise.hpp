@@ -23,14 +23,14 @@
 namespace tasklet::detail {
 
 /// The tasklet whose body runs on this thread right now (null outside tasklets).
-inline thread_local PromiseBase* tls_current = nullptr;
+inline constinit thread_local PromiseBase* tls_current = nullptr;
 /// A tasklet that just ended names here the tasklet awaiting it; the resume() loop that ran
 /// the ended one resumes it next. A trampoline rather than symmetric transfer, so a chain of
 /// 100,000 tasklets awaiting each other unwinds in constant stack even where the compiler
 /// does not turn the transfer into a tail call (-O0, sanitizers).
-inline thread_local PromiseBase* tls_handoff = nullptr;
+inline constinit thread_local PromiseBase* tls_handoff = nullptr;
 /// Set by deferred() for the promise it is about to create.
-inline thread_local bool tls_defer_next = false;
+inline constinit thread_local bool tls_defer_next = false;
 
 struct ActionEntry {
     const std::string* name;
@@ -225,6 +225,7 @@ public:
     void start();
     void resume() noexcept;
     bool final_ready() noexcept;
+    void final_cleanup() noexcept;
     void final_suspended() noexcept { unref(self_shared_); }
     void unhandled() noexcept;
     void cancel_here();

@@ -131,20 +131,13 @@ inline void PromiseBase::unhandled() noexcept {
 
 inline bool PromiseBase::final_ready() noexcept {
     state_ = State::zombie;
-    disarm_all();
     event_ = Event{};
-    if (extras_) {
-        extras_->queue.clear();
-        extras_->unfiltered = nullptr;
-        extras_->actions.clear();
-        if (MessageNode* n = std::exchange(extras_->taken, nullptr))
-            extras_->queue.recycle(n);
-        extras_->keepalive.reset();
-    }
     // Join callbacks and waiters run as if from the main loop, not inside this tasklet.
     tls_current = nullptr;
-    run_joins();
-    tls_handoff = notify_waiters(true);
+    // A tasklet that armed nothing, has no extras and no waiters (one spawned and awaited
+    // after it ended) skips the rest.
+    if (head_ || extras_ || waiters_)
+        final_cleanup();
     // Nobody holds a handle: the frame is freed as the body completes. (Another thread
     // could only add a reference by copying a handle it holds, which would show here.)
     bool alone = local_refs_ == (self_shared_ ? 0u : 1u) &&
@@ -155,6 +148,20 @@ inline bool PromiseBase::final_ready() noexcept {
         return true;
     }
     return false;
+}
+
+G_GNUC_NO_INLINE inline void PromiseBase::final_cleanup() noexcept {
+    disarm_all();
+    if (extras_) {
+        extras_->queue.clear();
+        extras_->unfiltered = nullptr;
+        extras_->actions.clear();
+        if (MessageNode* n = std::exchange(extras_->taken, nullptr))
+            extras_->queue.recycle(n);
+        extras_->keepalive.reset();
+    }
+    run_joins();
+    tls_handoff = notify_waiters(true);
 }
 
 inline void PromiseBase::end_without_running() noexcept {

@@ -214,6 +214,7 @@ public:
 private:
     explicit Scheduler(GMainContext* ctx);
     static Scheduler* acquire(GMainContext* ctx);
+    static Scheduler* for_context_slow(GMainContext* ctx);
     bool try_ref() noexcept;
     /// The default-priority lane, made on first use: every lane is a source GLib prepares and
     /// checks on every iteration, so a context whose tasklets only wait for idles runs one
@@ -600,10 +601,21 @@ struct Scheduler::CacheReaper {
 inline thread_local Scheduler::CacheReaper scheduler_cache_reaper;
 
 inline Scheduler* Scheduler::for_thread_default() {
-    Cache& cache = scheduler_cache;
     GMainContext* ctx = g_main_context_get_thread_default();
     if (!ctx)
         ctx = g_main_context_default();
+    Cache& cache = scheduler_cache;
+    if (cache.ctx == ctx && cache.stock != 0) { // a closed cache holds no context
+        --cache.stock;
+        return cache.sched;
+    }
+    return for_context_slow(ctx);
+}
+
+// Another context than last time, or the stock ran out: kept out of line, so the usual
+// case inlined into every tasklet's construction stays short.
+G_GNUC_NO_INLINE inline Scheduler* Scheduler::for_context_slow(GMainContext* ctx) {
+    Cache& cache = scheduler_cache;
     if (cache.ctx != ctx || cache.closed) {
         Scheduler* s = acquire(ctx);
         if (cache.closed)
