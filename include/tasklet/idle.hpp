@@ -6,28 +6,19 @@
 namespace tasklet {
 
 /// Fires when no source of higher priority is ready, like a GLib idle source at `priority`.
-/// Awaited again (kept armed) it fires once per main-loop iteration. `co_await` yields void.
+/// Awaited again (kept armed) it fires once per main-loop iteration. `co_await` yields void;
+/// priority() is the priority it was made with.
 class WaitForIdle : public detail::LaneCondition {
 public:
     /// An idle wait at `priority` (a GLib priority: lower numbers run first).
     explicit WaitForIdle(int priority = G_PRIORITY_DEFAULT_IDLE) noexcept
         : LaneCondition(priority) {}
-    ~WaitForIdle() override {
-        if (armed())
-            disarm();
-    }
-
-    /// The GLib priority it was made with.
-    int priority() const noexcept { return priority_; }
 
 protected:
     void arm() override { queue_idle(); }
-    void disarm() override { unqueue(); }
 
 private:
     void requeue(gint64) override { queue_idle(); }
-    void await_result() const noexcept {}
-    friend struct detail::Access;
 };
 
 } // namespace tasklet

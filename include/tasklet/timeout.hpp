@@ -13,7 +13,7 @@ namespace tasklet {
 /// Fires `ms` milliseconds after it is armed, at `priority`. Awaited again while armed it is
 /// a periodic timer: ticks keep a fixed period from the first deadline, without drift (a
 /// tick that is late fires at once, and the period continues from there). restart() starts
-/// the count again. `co_await` yields void. Served by the scheduler's timer heap: a pending
+/// the count again. `co_await` yields void; priority() is the priority it was made with. Served by the scheduler's timer heap: a pending
 /// timeout costs nothing per main-loop iteration.
 class WaitForTimeout : public detail::LaneCondition {
 public:
@@ -29,15 +29,8 @@ public:
     explicit WaitForTimeout(std::chrono::duration<Rep, Period> d, int priority = G_PRIORITY_DEFAULT)
         : LaneCondition(priority),
           ms_(checked(std::chrono::ceil<std::chrono::milliseconds>(d).count())) {}
-    ~WaitForTimeout() override {
-        if (armed())
-            disarm();
-    }
-
     /// The interval, in milliseconds.
     guint timeout() const noexcept { return ms_; }
-    /// The GLib priority it was made with.
-    int priority() const noexcept { return priority_; }
     /// Starts the count again from now (if armed; otherwise the count starts when armed).
     void restart() {
         if (armed()) {
@@ -48,7 +41,6 @@ public:
 
 protected:
     void arm() override { queue_timer(detail::monotonic_now() + interval_us()); }
-    void disarm() override { unqueue(); }
 
 private:
     template <class I> static guint checked(I ms) {
@@ -66,8 +58,6 @@ private:
         gint64 next = deadline_ + interval_us();
         queue_timer(next < now ? now + interval_us() : next);
     }
-    void await_result() const noexcept {}
-    friend struct detail::Access;
 
     guint ms_;
 };

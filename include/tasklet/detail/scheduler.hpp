@@ -70,11 +70,22 @@ struct LaneList {
     void take_all(LaneList& from) noexcept;
 };
 
-/// Base of the conditions the scheduler serves itself (WaitForTimeout, WaitForIdle).
+/// Base of the conditions the scheduler serves itself (WaitForTimeout, WaitForIdle): they
+/// sit on a lane's timer heap or idle list while armed, and `co_await` yields void.
 class LaneCondition : public WaitCondition {
+public:
+    /// The GLib priority it was made with.
+    int priority() const noexcept { return priority_; }
+
 protected:
     explicit LaneCondition(int priority) noexcept : priority_(priority) {}
-    ~LaneCondition() override = default;
+    /// Leaves the lane. (Only lane fields are touched, so doing it here, after the subclass
+    /// is gone, is safe.)
+    ~LaneCondition() override {
+        if (armed())
+            unqueue();
+    }
+    void disarm() final { unqueue(); }
 
     /// Queue on the lane's idle list (fires once per main-loop iteration while armed).
     void queue_idle();
@@ -90,6 +101,9 @@ protected:
     gint64 deadline_ = 0;
 
 private:
+    void await_result() const noexcept {}
+    friend struct Access;
+
     static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
     Lane* lane_ = nullptr;
     LaneCondition* lprev_ = nullptr;
