@@ -5,6 +5,7 @@
 
 #include <tasklet/tasklet.hpp>
 
+#include <glib-object.h>
 #include <glib.h>
 
 #include <functional>
@@ -75,6 +76,26 @@ inline std::size_t attached_sources(GMainContext* ctx = nullptr) {
         if (g_main_context_find_source_by_id(ctx, id))
             ++n;
     return n;
+}
+
+/// How many unblocked handlers are connected to `signal_id` on `instance`. (GLib has no count:
+/// each handler found is blocked to hide it from the next search, and all are unblocked after.)
+inline std::size_t handler_count(gpointer instance, guint signal_id) {
+    std::vector<gulong> found;
+    while (gulong h = g_signal_handler_find(
+               instance, GSignalMatchType(G_SIGNAL_MATCH_ID | G_SIGNAL_MATCH_UNBLOCKED), signal_id,
+               0, nullptr, nullptr, nullptr)) {
+        g_signal_handler_block(instance, h);
+        found.push_back(h);
+    }
+    for (gulong h : found)
+        g_signal_handler_unblock(instance, h);
+    return found.size();
+}
+
+/// handler_count() for the signal named `signal` of `instance`'s type.
+inline std::size_t handler_count(gpointer instance, const char* signal) {
+    return handler_count(instance, g_signal_lookup(signal, G_OBJECT_TYPE(instance)));
 }
 
 /// A fresh GMainContext pushed as thread-default for the scope, so that nothing else (other

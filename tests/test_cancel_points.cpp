@@ -2,61 +2,19 @@
 // has; the driver lets the first k of them complete, cancels the tasklet at await k, and checks
 // that nothing is left behind — no armed condition, no attached GSource, no signal handler, no
 // pending GIO call or worker job (ASan/LSan check the memory).
-#include "support.hpp"
+#include "scenario.hpp"
 
-#include <tasklet/call.hpp>
-#include <tasklet/gio.hpp>
-#include <tasklet/io.hpp>
-#include <tasklet/process.hpp>
-#include <tasklet/signal.hpp>
-#include <tasklet/thread.hpp>
-
-#include <gio/gio.h>
-#include <glib-unix.h>
-
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
-#include <functional>
 #include <memory>
-#include <mutex>
-#include <string>
-#include <utility>
-#include <vector>
 
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 using namespace tasklet;
 using namespace std::chrono_literals;
+using enum test::Kind;
 
 namespace {
-
-/// The awaits of the scenario, in the order it passes through them.
-enum Point {
-    p_timeout,
-    p_idle,
-    p_io,
-    p_signal,
-    p_process,
-    p_call,
-    p_messages,
-    p_join,
-    p_any,
-    p_async,
-    p_thread,
-    n_points
-};
-
-const char* point_name(int p) {
-    static const char* const names[] = {"WaitForTimeout", "WaitForIdle",    "WaitForIO",
-                                        "WaitForSignal",  "WaitForProcess", "WaitForCall",
-                                        "WaitForMessages", "WaitForTasklet", "any()",
-                                        "tasklet::async",  "run_in_thread"};
-    return p >= 0 && p < n_points ? names[p] : "(none: runs to the end)";
-}
 
 /// How the scenario waits: on conditions owned by the fixture (their armed() is checked
 /// afterwards) or on temporaries (destroyed while Cancelled propagates); and whether it
@@ -66,248 +24,140 @@ struct Mode {
     bool catches;
 };
 
-/// What the worker-thread function shares with the test. Outlives the fixture: the function
-/// may still be running on its thread after the tasklet was cancelled.
-struct Gate {
-    std::mutex m;
-    std::condition_variable cv;
-    bool release = false;
-};
-
+/// The scenario's resources, a bystander tasklet it waits on in any(), and one condition of each
+/// kind owned here (destroyed before the resources some of them point into).
 struct Fixture {
-    explicit Fixture(char* read_buffer) : buf(read_buffer) {
-        int fds[2];
-        REQUIRE(g_unix_open_pipe(fds, FD_CLOEXEC, nullptr));
-        io_r = fds[0];
-        io_w = fds[1];
-        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
-        peer = fds[1];
-        GSocket* sock = g_socket_new_from_fd(fds[0], nullptr); // owns fds[0]
-        REQUIRE(sock != nullptr);
-        conn = g_socket_connection_factory_create_connection(sock);
-        g_object_unref(sock);
-        in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-
-        action = g_simple_action_new("act", nullptr);
-        const char* argv[] = {"sleep", "30", nullptr};
-        REQUIRE(g_spawn_async(nullptr, const_cast<char**>(argv), nullptr,
-                              GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH),
-                              nullptr, nullptr, &child, nullptr));
-
-        // Two helper tasklets that wait only for messages (no sources of their own).
-        other = [](int& ended) -> Tasklet<> {
-            co_await WaitForMessages("end");
-            ++ended;
-        }(other_ended);
-        bystander = []() -> Tasklet<> { co_await WaitForMessages("never"); }();
-
-        timeout = std::make_unique<WaitForTimeout>(5);
-        idle = std::make_unique<WaitForIdle>();
-        io = std::make_unique<WaitForIO>(io_r);
-        sig = std::make_unique<WaitForSignal>(action, "activate");
-        proc = std::make_unique<WaitForProcess>(child);
-        call = std::make_unique<WaitForCall<int(int)>>(0);
-        msgs = std::make_unique<WaitForMessages>("go");
-        join = std::make_unique<WaitForTasklet<>>(other);
-        long_timeout = std::make_unique<WaitForTimeout>(24h);
-        any_msgs = std::make_unique<WaitForMessages>("any");
-        op = std::make_unique<WaitForAsync>(starter());
-        thread = std::make_unique<WaitForThread<int>>(worker());
-    }
-
-    ~Fixture() {
-        other.cancel();
-        bystander.cancel();
-        if (!child_reaped) {
-            kill(child, SIGKILL);
-            int status;
-            while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-            }
-        }
-        // Conditions first: some point into the resources below.
-        thread.reset();
-        op.reset();
-        sig.reset();
-        io.reset();
-        proc.reset();
-        g_object_unref(action);
-        g_object_unref(conn); // a read still pending keeps the stream alive until it ends
-        close(io_r);
-        close(io_w);
-        close(peer);
-    }
-
-    WaitForAsync::Starter starter() {
-        return [in = in, buf = buf](GCancellable* c, GAsyncReadyCallback cb, gpointer d) {
-            g_input_stream_read_async(in, buf, 16, G_PRIORITY_DEFAULT, c, cb, d);
-        };
-    }
-    std::function<int(GCancellable*)> worker() {
-        return [gate = gate](GCancellable* c) -> int {
-            std::unique_lock lock(gate->m);
-            while (!gate->release && !g_cancellable_is_cancelled(c))
-                gate->cv.wait_for(lock, 1ms); // the cancellable has no wakeup of its own here
-            return gate->release ? 7 : -7;
-        };
-    }
+    explicit Fixture(char* read_buffer) : kit(read_buffer) {}
+    ~Fixture() { bystander.cancel(); }
 
     /// Is any condition owned here still armed?
     bool any_armed() const {
-        return timeout->armed() || idle->armed() || io->armed() || sig->armed() ||
-               proc->armed() || call->armed() || msgs->armed() || join->armed() ||
-               long_timeout->armed() || any_msgs->armed() || op->armed() || thread->armed();
-    }
-    std::size_t activate_handlers() const {
-        guint id = g_signal_lookup("activate", G_TYPE_SIMPLE_ACTION);
-        std::size_t n = 0;
-        // Blocking a found handler hides it from the next search; unblock them all after.
-        std::vector<gulong> found;
-        while (gulong h = g_signal_handler_find(action,
-                                                GSignalMatchType(G_SIGNAL_MATCH_ID |
-                                                                 G_SIGNAL_MATCH_UNBLOCKED),
-                                                id, 0, nullptr, nullptr, nullptr)) {
-            g_signal_handler_block(action, h);
-            found.push_back(h);
-            ++n;
-        }
-        for (gulong h : found)
-            g_signal_handler_unblock(action, h);
-        return n;
+        return timeout.armed() || idle.armed() || io.armed() || sig.armed() || proc.armed() ||
+               call.armed() || msgs.armed() || join.armed() || long_timeout.armed() ||
+               any_msgs.armed() || op.armed() || thread.armed();
     }
 
-    char* buf;
-    int io_r = -1, io_w = -1, peer = -1;
-    GSocketConnection* conn = nullptr;
-    GInputStream* in = nullptr;
-    GSimpleAction* action = nullptr;
-    GPid child = 0;
-    bool child_reaped = false;
-    std::shared_ptr<Gate> gate = std::make_shared<Gate>();
-    int other_ended = 0;
-    Tasklet<> other, bystander;
+    test::Kit kit;
+    Tasklet<> bystander = []() -> Tasklet<> { co_await WaitForMessages("never"); }();
+    int point = -1; // the await the scenario is at
 
-    int point = -1;                              // the await the scenario is at
-    WaitForCall<int(int)>* call_target = nullptr; // the WaitForCall it waits on
-
-    std::unique_ptr<WaitForTimeout> timeout;
-    std::unique_ptr<WaitForIdle> idle;
-    std::unique_ptr<WaitForIO> io;
-    std::unique_ptr<WaitForSignal> sig;
-    std::unique_ptr<WaitForProcess> proc;
-    std::unique_ptr<WaitForCall<int(int)>> call;
-    std::unique_ptr<WaitForMessages> msgs;
-    std::unique_ptr<WaitForTasklet<>> join;
-    std::unique_ptr<WaitForTimeout> long_timeout;
-    std::unique_ptr<WaitForMessages> any_msgs;
-    std::unique_ptr<WaitForAsync> op;
-    std::unique_ptr<WaitForThread<int>> thread;
+    WaitForTimeout timeout{5};
+    WaitForIdle idle;
+    WaitForIO io{kit.io_r};
+    WaitForSignal sig{kit.action, "activate"};
+    WaitForProcess proc{kit.child};
+    WaitForCall<int(int)> call{0};
+    WaitForMessages msgs{"go"};
+    WaitForTasklet<> join{kit.other};
+    WaitForTimeout long_timeout{24h};
+    WaitForMessages any_msgs{"any"};
+    WaitForAsync op{kit.starter()};
+    WaitForThread<int> thread{kit.worker()};
 };
 
 /// Passes through every await once; returns the sum of what they yielded (-1 if it caught
 /// Cancelled).
 Tasklet<int> scenario(Fixture& f, Mode m) {
+    test::Kit& kit = f.kit;
     int total = 0;
     try {
-        f.point = p_timeout;
+        f.point = k_timeout;
         if (m.temporaries)
             co_await WaitForTimeout(5);
         else
-            co_await *f.timeout;
+            co_await f.timeout;
         total += 1;
 
-        f.point = p_idle;
+        f.point = k_idle;
         if (m.temporaries)
             co_await WaitForIdle();
         else
-            co_await *f.idle;
+            co_await f.idle;
         total += 1;
 
-        f.point = p_io;
+        f.point = k_io;
         // (if/else, not `?:`: GCC 12 mishandles temporaries of co_await inside `?:`)
         GIOCondition c;
         if (m.temporaries)
-            c = co_await WaitForIO(f.io_r);
+            c = co_await WaitForIO(kit.io_r);
         else
-            c = co_await *f.io;
-        char byte;
-        if ((c & G_IO_IN) && read(f.io_r, &byte, 1) == 1)
-            total += 1;
+            c = co_await f.io;
+        total += (c & G_IO_IN) && kit.take_byte();
 
-        f.point = p_signal;
+        f.point = k_signal;
         Emission e;
         if (m.temporaries)
-            e = co_await WaitForSignal(f.action, "activate");
+            e = co_await WaitForSignal(kit.action, "activate");
         else
-            e = co_await *f.sig;
-        total += e.object == G_OBJECT(f.action);
+            e = co_await f.sig;
+        total += e.object == G_OBJECT(kit.action);
 
-        f.point = p_process;
+        f.point = k_process;
         int status;
         if (m.temporaries)
-            status = co_await WaitForProcess(f.child);
+            status = co_await WaitForProcess(kit.child);
         else
-            status = co_await *f.proc;
-        f.child_reaped = true;
+            status = co_await f.proc;
+        kit.child_reaped = true;
         total += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 
-        f.point = p_call;
+        f.point = k_call;
         if (m.temporaries) {
             WaitForCall<int(int)> local(0);
-            f.call_target = &local;
+            kit.call_target = &local;
             auto [x] = co_await local;
             local.return_value = x + 1; // kept by the call, which outlives `local`
             total += x == 41;
         } else {
-            f.call_target = f.call.get();
-            auto [x] = co_await *f.call;
-            f.call->return_value = x + 1;
+            kit.call_target = &f.call;
+            auto [x] = co_await f.call;
+            f.call.return_value = x + 1;
             total += x == 41;
         }
-        f.call_target = nullptr;
+        kit.call_target = nullptr;
 
-        f.point = p_messages;
+        f.point = k_messages;
         if (m.temporaries) {
             Message msg = co_await WaitForMessages("go");
             total += msg.name == "go";
         } else {
-            Message msg = co_await *f.msgs;
+            Message msg = co_await f.msgs;
             total += msg.name == "go";
         }
 
-        f.point = p_join;
+        f.point = k_join;
         if (m.temporaries)
-            co_await f.other;
+            co_await kit.other;
         else
-            co_await *f.join;
-        total += f.other_ended;
+            co_await f.join;
+        total += kit.other_ended;
 
-        f.point = p_any;
+        f.point = k_any;
         if (m.temporaries) {
-            Event& ev =
-                co_await any(WaitForTimeout(24h), WaitForMessages("any"), f.bystander);
+            Event& ev = co_await any(WaitForTimeout(24h), WaitForMessages("any"), f.bystander);
             total += ev.message() && ev.message()->name == "any";
         } else {
-            Event& ev = co_await any(*f.long_timeout, *f.any_msgs, f.bystander);
-            total += ev.is(*f.any_msgs);
+            Event& ev = co_await any(f.long_timeout, f.any_msgs, f.bystander);
+            total += ev.is(f.any_msgs);
         }
 
-        f.point = p_async;
+        f.point = k_async;
         AsyncResult r;
         if (m.temporaries)
-            r = co_await async(f.starter());
+            r = co_await async(kit.starter());
         else
-            r = co_await *f.op;
-        total += g_input_stream_read_finish(f.in, r, nullptr) == 1 && f.buf[0] == 'y';
+            r = co_await f.op;
+        total += kit.read_finished(r);
 
-        f.point = p_thread;
+        f.point = k_thread;
         int v;
         if (m.temporaries)
-            v = co_await run_in_thread(f.worker());
+            v = co_await run_in_thread(kit.worker());
         else
-            v = co_await *f.thread;
+            v = co_await f.thread;
         total += v == 7;
 
-        f.point = n_points;
+        f.point = n_kinds;
     } catch (const Cancelled&) {
         if (!m.catches)
             throw;
@@ -316,74 +166,36 @@ Tasklet<int> scenario(Fixture& f, Mode m) {
     co_return total;
 }
 
-/// Makes the await the scenario is suspended at (`p`) complete.
-void complete(Fixture& f, int p, const AnyTasklet& t) {
-    switch (p) {
-    case p_timeout:
-    case p_idle:
-        break; // the main loop completes them
-    case p_io:
-        REQUIRE(write(f.io_w, "x", 1) == 1);
-        break;
-    case p_signal:
-        g_action_activate(G_ACTION(f.action), nullptr);
-        break;
-    case p_process:
-        REQUIRE(kill(f.child, SIGKILL) == 0);
-        break;
-    case p_call:
-        REQUIRE(f.call_target != nullptr);
-        CHECK((*f.call_target)(41) == 42); // the tasklet chose the answer
-        break;
-    case p_messages:
-        t.send_message(Message("go"));
-        break;
-    case p_join:
-        f.other.send_message(Message("end"));
-        break;
-    case p_any:
-        t.send_message(Message("any"));
-        break;
-    case p_async:
-        REQUIRE(write(f.peer, "y", 1) == 1);
-        break;
-    case p_thread: {
-        std::lock_guard lock(f.gate->m);
-        f.gate->release = true;
-        f.gate->cv.notify_all();
-        break;
-    }
-    }
-}
-
 constexpr int all_points = 11;
-static_assert(all_points == n_points);
+static_assert(all_points == n_kinds);
 
 /// Runs the scenario through the first `cancel_at` awaits and cancels it at the next one
-/// (cancel_at == n_points: it runs to the end). Checks that nothing is left behind.
+/// (cancel_at == n_kinds: it runs to the end). Checks that nothing is left behind.
 void run_once(GMainContext* ctx, std::size_t baseline, int cancel_at, Mode m) {
-    INFO("cancelled at await " << cancel_at << " (" << point_name(cancel_at) << "), "
-                               << (m.temporaries ? "temporary" : "fixture-owned")
+    INFO("cancelled at await " << cancel_at << " ("
+                               << (cancel_at < n_kinds ? test::kind_name(cancel_at)
+                                                       : "(none: runs to the end)")
+                               << "), " << (m.temporaries ? "temporary" : "fixture-owned")
                                << " conditions, " << (m.catches ? "catching" : "not catching")
                                << " Cancelled");
     char read_buffer[16] = {};
-    std::weak_ptr<Gate> gate_alive;
+    std::weak_ptr<test::Gate> gate_alive;
     gpointer stream_alive = nullptr;
     {
         Fixture f(read_buffer);
-        gate_alive = f.gate;
-        stream_alive = f.in;
-        g_object_add_weak_pointer(G_OBJECT(f.in), &stream_alive);
+        gate_alive = f.kit.gate;
+        stream_alive = f.kit.in;
+        g_object_add_weak_pointer(G_OBJECT(f.kit.in), &stream_alive);
 
         Tasklet<int> t = scenario(f, m);
         for (int p = 0; p < cancel_at; ++p) {
             REQUIRE(test::run_until([&] { return f.point == p && !t.done(); }, 10, ctx));
             REQUIRE(t.state() == State::suspended);
-            complete(f, p, t);
+            f.kit.complete(p, t);
             REQUIRE(test::run_until([&] { return f.point > p || t.done(); }, 10, ctx));
         }
         REQUIRE(test::run_until([&] { return f.point == cancel_at || t.done(); }, 10, ctx));
-        if (cancel_at < n_points) {
+        if (cancel_at < n_kinds) {
             REQUIRE(t.state() == State::suspended);
             t.cancel();
             REQUIRE(t.done());
@@ -399,10 +211,10 @@ void run_once(GMainContext* ctx, std::size_t baseline, int cancel_at, Mode m) {
             CHECK(t.return_value() == all_points);
         }
         CHECK_FALSE(f.any_armed());
-        CHECK(f.activate_handlers() == 0);
+        CHECK(test::handler_count(f.kit.action, "activate") == 0);
         // Everything the scenario attached was removed synchronously — except a GIO call or a
         // worker job in flight, whose late completion GLib delivers from the main loop.
-        if (cancel_at != p_async && cancel_at != p_thread)
+        if (cancel_at != k_async && cancel_at != k_thread)
             CHECK(test::attached_sources(ctx) == baseline);
         CHECK_FALSE(f.bystander.done()); // cancelling one tasklet touches no other
     }
@@ -430,9 +242,9 @@ TEST_CASE("cancelling at any await point leaves no armed condition, source or ha
         char buf[16] = {};
         Fixture f(buf);
         Tasklet<int> t = scenario(f, Mode{false, false});
-        for (int p = 0; p < n_points; ++p) {
+        for (int p = 0; p < n_kinds; ++p) {
             REQUIRE(test::run_until([&] { return f.point == p; }, 10, pc.get()));
-            complete(f, p, t);
+            f.kit.complete(p, t);
         }
         REQUIRE(test::run_until([&] { return t.done(); }, 10, pc.get()));
         REQUIRE(t.return_value() == all_points);
@@ -444,6 +256,6 @@ TEST_CASE("cancelling at any await point leaves no armed condition, source or ha
 
     const int variant = GENERATE(0, 1, 2, 3);
     const Mode mode{(variant & 1) != 0, (variant & 2) != 0};
-    for (int k = 0; k <= n_points; ++k)
+    for (int k = 0; k <= n_kinds; ++k)
         run_once(pc.get(), baseline, k, mode);
 }

@@ -1,110 +1,37 @@
 // Faults at await points: exceptions after every kind of resume, sources that die mid-wait
 // (finalized objects, closed fds, killed children), conditions destroyed inside their own
 // fire(), cancellation from inside the callback that is resuming the tasklet, and API misuse.
-#include "support.hpp"
+#include "scenario.hpp"
 
-#include <tasklet/call.hpp>
-#include <tasklet/gio.hpp>
-#include <tasklet/io.hpp>
-#include <tasklet/process.hpp>
-#include <tasklet/signal.hpp>
-#include <tasklet/thread.hpp>
-
-#include <gio/gio.h>
 #include <glib-unix.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <functional>
-#include <memory>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 using namespace tasklet;
 using namespace std::chrono_literals;
+using enum test::Kind;
+using test::kind_name;
 
 namespace {
 
-/// The kinds of condition a tasklet can be resumed by.
-enum Kind { k_timeout, k_idle, k_io, k_signal, k_process, k_call, k_messages, k_join, k_any,
-            k_async, k_thread, n_kinds };
-
-const char* kind_name(int k) {
-    static const char* const names[] = {"WaitForTimeout", "WaitForIdle",     "WaitForIO",
-                                        "WaitForSignal",  "WaitForProcess",  "WaitForCall",
-                                        "WaitForMessages", "WaitForTasklet", "any()",
-                                        "tasklet::async",  "run_in_thread"};
-    return names[k];
-}
-
-GPid spawn_sleeper() {
-    const char* argv[] = {"sleep", "30", nullptr};
-    GPid pid = 0;
-    REQUIRE(g_spawn_async(nullptr, const_cast<char**>(argv), nullptr,
-                          GSpawnFlags(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH), nullptr,
-                          nullptr, &pid, nullptr));
-    return pid;
-}
-
-void reap(GPid pid) {
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-}
-
-/// The resources behind one await of each kind, and the means to make it complete.
-struct Kit {
-    Kit() {
-        int fds[2];
-        REQUIRE(g_unix_open_pipe(fds, FD_CLOEXEC, nullptr));
-        io_r = fds[0];
-        io_w = fds[1];
-        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
-        peer = fds[1];
-        GSocket* sock = g_socket_new_from_fd(fds[0], nullptr);
-        REQUIRE(sock != nullptr);
-        conn = g_socket_connection_factory_create_connection(sock);
-        g_object_unref(sock);
-        in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-        action = g_simple_action_new("act", nullptr);
-        child = spawn_sleeper();
-        other = []() -> Tasklet<> { co_await WaitForMessages("end"); }();
-    }
-    ~Kit() {
-        other.cancel();
-        if (!child_reaped) {
-            kill(child, SIGKILL);
-            reap(child);
-        }
-        g_object_unref(action);
-        g_object_unref(conn);
-        close(io_r);
-        close(io_w);
-        close(peer);
-    }
-    Kit(const Kit&) = delete;
-    Kit& operator=(const Kit&) = delete;
-
-    int io_r = -1, io_w = -1, peer = -1;
-    GSocketConnection* conn = nullptr;
-    GInputStream* in = nullptr;
-    char buf[16] = {};
-    GSimpleAction* action = nullptr;
-    GPid child = 0;
-    bool child_reaped = false;
-    Tasklet<> other;
-    WaitForCall<int(int)>* call = nullptr; // the WaitForCall the tasklet waits on, if any
-    std::atomic<bool> release{false};      // lets the worker-thread function return
-    int ended_with = -1;                   // what once() returned
+/// The resources of every kind of await, and what once() returned.
+struct Kit : test::Kit {
+    int ended_with = -1;
 };
+
+/// What once() throws after an await of `kind`.
+std::string boom_after(int kind) {
+    return std::string("boom after ") + kind_name(kind);
+}
 
 /// Waits once on a temporary condition of `kind`, then throws or returns `kind`. The
 /// condition is destroyed as soon as the tasklet resumes (inside the condition's fire()).
@@ -116,12 +43,10 @@ Tasklet<int> once(Kit& kit, int kind, bool throws) {
     case k_idle:
         co_await WaitForIdle();
         break;
-    case k_io: {
+    case k_io:
         co_await WaitForIO(kit.io_r);
-        char c;
-        REQUIRE(read(kit.io_r, &c, 1) == 1);
+        REQUIRE(kit.take_byte());
         break;
-    }
     case k_signal:
         co_await WaitForSignal(kit.action, "activate");
         break;
@@ -131,10 +56,10 @@ Tasklet<int> once(Kit& kit, int kind, bool throws) {
         break;
     case k_call: {
         WaitForCall<int(int)> w(-1);
-        kit.call = &w;
+        kit.call_target = &w;
         auto [x] = co_await w;
         w.return_value = x + 1;
-        kit.call = nullptr;
+        kit.call_target = nullptr;
         break; // w dies inside its own operator(), which still returns x + 1
     }
     case k_messages:
@@ -147,65 +72,20 @@ Tasklet<int> once(Kit& kit, int kind, bool throws) {
         co_await any(WaitForTimeout(24h), WaitForMessages("any"));
         break;
     case k_async: {
-        GInputStream* in = kit.in;
-        char* buf = kit.buf;
-        AsyncResult r = co_await async([in, buf](GCancellable* c, GAsyncReadyCallback cb,
-                                                 gpointer d) {
-            g_input_stream_read_async(in, buf, 16, G_PRIORITY_DEFAULT, c, cb, d);
-        });
-        REQUIRE(g_input_stream_read_finish(in, r, nullptr) == 1);
+        AsyncResult r = co_await async(kit.starter());
+        REQUIRE(kit.read_finished(r));
         break;
     }
     case k_thread: {
-        std::atomic<bool>* release = &kit.release;
-        co_await run_in_thread([release] {
-            while (!release->load())
-                std::this_thread::sleep_for(1ms); // the worker waits for the test's go-ahead
-        });
+        int v = co_await run_in_thread(kit.worker());
+        REQUIRE(v == 7);
         break;
     }
     }
     if (throws)
-        throw std::runtime_error(std::string("boom after ") + kind_name(kind));
+        throw std::runtime_error(boom_after(kind));
     kit.ended_with = kind;
     co_return kind;
-}
-
-/// Makes the await of `kind` complete (some need the main loop to run afterwards).
-void trigger(Kit& kit, int kind, const AnyTasklet& t) {
-    switch (kind) {
-    case k_timeout:
-    case k_idle:
-        break;
-    case k_io:
-        REQUIRE(write(kit.io_w, "x", 1) == 1);
-        break;
-    case k_signal:
-        g_action_activate(G_ACTION(kit.action), nullptr); // returns normally: nothing escapes
-        break;
-    case k_process:
-        REQUIRE(kill(kit.child, SIGKILL) == 0);
-        break;
-    case k_call:
-        REQUIRE(kit.call != nullptr);
-        CHECK((*kit.call)(41) == 42);
-        break;
-    case k_messages:
-        t.send_message(Message("go"));
-        break;
-    case k_join:
-        kit.other.send_message(Message("end"));
-        break;
-    case k_any:
-        t.send_message(Message("any"));
-        break;
-    case k_async:
-        REQUIRE(write(kit.peer, "y", 1) == 1);
-        break;
-    case k_thread:
-        kit.release = true;
-        break;
-    }
 }
 
 /// Sources attached to `ctx`, not counting run_until()'s watchdog while it runs.
@@ -213,32 +93,28 @@ std::size_t sources_in_loop(GMainContext* ctx) {
     return test::attached_sources(ctx) - 1;
 }
 
-/// Runs every kind once to completion, so the scheduler's lanes exist; returns the number of
-/// sources attached afterwards (the lanes).
-std::size_t warm_up(GMainContext* ctx) {
-    for (int kind = 0; kind < n_kinds; ++kind) {
-        Kit kit;
-        Tasklet<int> t = once(kit, kind, false);
-        trigger(kit, kind, t);
-        REQUIRE(test::run_until([&] { return t.done(); }, 10, ctx));
+/// A private context in which every kind has run once to completion, so the scheduler's lanes
+/// exist; `baseline` is the number of sources attached then (the lanes).
+struct WarmContext {
+    WarmContext() {
+        for (int kind = 0; kind < n_kinds; ++kind) {
+            Kit kit;
+            Tasklet<int> t = once(kit, kind, false);
+            kit.complete(kind, t);
+            REQUIRE(test::run_until([&] { return t.done(); }, 10, get()));
+        }
+        test::drain(get());
+        baseline = test::attached_sources(get());
     }
-    test::drain(ctx);
-    return test::attached_sources(ctx);
-}
+    GMainContext* get() const { return pc.get(); }
+    /// Runs the loop until only the lanes are left (false, and a failed check, on timeout).
+    bool back_to_baseline() {
+        return test::run_until([&] { return sources_in_loop(get()) == baseline; }, 10, get());
+    }
 
-std::size_t handlers_of(gpointer instance, const char* signal) {
-    guint id = g_signal_lookup(signal, G_OBJECT_TYPE(instance));
-    std::vector<gulong> found;
-    while (gulong h = g_signal_handler_find(
-               instance, GSignalMatchType(G_SIGNAL_MATCH_ID | G_SIGNAL_MATCH_UNBLOCKED), id, 0,
-               nullptr, nullptr, nullptr)) {
-        g_signal_handler_block(instance, h);
-        found.push_back(h);
-    }
-    for (gulong h : found)
-        g_signal_handler_unblock(instance, h);
-    return found.size();
-}
+    test::PrivateContext pc;
+    std::size_t baseline = 0;
+};
 
 } // namespace
 
@@ -246,8 +122,7 @@ std::size_t handlers_of(gpointer instance, const char* signal) {
 
 TEST_CASE("an exception thrown after any kind of resume reaches the tasklet awaiting it",
           "[faults]") {
-    test::PrivateContext pc;
-    const std::size_t baseline = warm_up(pc.get());
+    WarmContext warm;
     const int kind = GENERATE(range(0, int(n_kinds)));
     INFO("resumed by " << kind_name(kind));
     test::LogCapture log;
@@ -263,14 +138,13 @@ TEST_CASE("an exception thrown after any kind of resume reaches the tasklet awai
             co_return "no exception";
         }(victim);
         REQUIRE(victim.state() == State::suspended);
-        trigger(kit, kind, victim);
-        REQUIRE(test::run_until([&] { return awaiter.done(); }, 10, pc.get()));
-        const std::string expected = std::string("boom after ") + kind_name(kind);
-        CHECK(awaiter.return_value() == expected);
-        CHECK_THROWS_WITH(victim.return_value(), expected);
+        kit.complete(kind, victim);
+        REQUIRE(test::run_until([&] { return awaiter.done(); }, 10, warm.get()));
+        CHECK(awaiter.return_value() == boom_after(kind));
+        CHECK_THROWS_WITH(victim.return_value(), boom_after(kind));
         CHECK_FALSE(victim.cancelled());
     }
-    CHECK(test::run_until([&] { return sources_in_loop(pc.get()) == baseline; }, 10, pc.get()));
+    CHECK(warm.back_to_baseline());
     // Observed: not logged. And nothing reached GLib's C code (that would be logged too).
     CHECK(log.count(G_LOG_LEVEL_CRITICAL) == 0);
     CHECK(log.count(G_LOG_LEVEL_WARNING) == 0);
@@ -278,8 +152,7 @@ TEST_CASE("an exception thrown after any kind of resume reaches the tasklet awai
 
 TEST_CASE("an unobserved exception after any kind of resume is logged once, never escaping",
           "[faults]") {
-    test::PrivateContext pc;
-    const std::size_t baseline = warm_up(pc.get());
+    WarmContext warm;
     const int kind = GENERATE(range(0, int(n_kinds)));
     INFO("resumed by " << kind_name(kind));
     test::LogCapture log;
@@ -289,13 +162,12 @@ TEST_CASE("an unobserved exception after any kind of resume is logged once, neve
         {
             Tasklet<int> t = once(kit, kind, true);
             t.add_join_callback([&ended](AnyTasklet) { ended = true; });
-            trigger(kit, kind, t);
+            kit.complete(kind, t);
         } // fire and forget: the frame is freed when the body ends, inside the GLib callback
-        REQUIRE(test::run_until([&] { return ended; }, 10, pc.get()));
+        REQUIRE(test::run_until([&] { return ended; }, 10, warm.get()));
     }
-    CHECK(test::run_until([&] { return sources_in_loop(pc.get()) == baseline; }, 10, pc.get()));
-    const std::string expected = std::string("boom after ") + kind_name(kind);
-    CHECK(log.count(G_LOG_LEVEL_CRITICAL, expected) == 1);
+    CHECK(warm.back_to_baseline());
+    CHECK(log.count(G_LOG_LEVEL_CRITICAL, boom_after(kind)) == 1);
     CHECK(log.count(G_LOG_LEVEL_CRITICAL, "nobody observed") == 1);
     CHECK(log.count(G_LOG_LEVEL_CRITICAL, "exception in") == 0); // not through a C callback
     CHECK(log.lines.size() == log.count(G_LOG_LEVEL_DEBUG) + 1);
@@ -303,8 +175,7 @@ TEST_CASE("an unobserved exception after any kind of resume is logged once, neve
 
 TEST_CASE("a temporary condition destroyed inside its own fire(), as the tasklet ends, is safe",
           "[faults]") {
-    test::PrivateContext pc;
-    const std::size_t baseline = warm_up(pc.get());
+    WarmContext warm;
     const int kind = GENERATE(range(0, int(n_kinds)));
     const bool keep_handle = GENERATE(true, false);
     INFO("resumed by " << kind_name(kind) << (keep_handle ? ", handle kept" : ", no handle"));
@@ -314,16 +185,16 @@ TEST_CASE("a temporary condition destroyed inside its own fire(), as the tasklet
         {
             Tasklet<int> t = once(kit, kind, false);
             t.add_join_callback([&ended](AnyTasklet) { ended = true; });
-            trigger(kit, kind, t);
+            kit.complete(kind, t);
             if (keep_handle) {
-                REQUIRE(test::run_until([&] { return t.done(); }, 10, pc.get()));
+                REQUIRE(test::run_until([&] { return t.done(); }, 10, warm.get()));
                 CHECK(t.return_value() == kind);
             }
         }
-        REQUIRE(test::run_until([&] { return ended; }, 10, pc.get()));
+        REQUIRE(test::run_until([&] { return ended; }, 10, warm.get()));
         CHECK(kit.ended_with == kind);
     }
-    CHECK(test::run_until([&] { return sources_in_loop(pc.get()) == baseline; }, 10, pc.get()));
+    CHECK(warm.back_to_baseline());
 }
 
 // ---- the emitting object finalized mid-wait ---------------------------------------------
@@ -451,7 +322,7 @@ TEST_CASE("closing the watched fd while armed wakes the tasklet with G_IO_NVAL, 
 // ---- the child killed by a signal -------------------------------------------------------
 
 TEST_CASE("a child killed by SIGTERM wakes any(process, timeout) as signaled", "[faults]") {
-    GPid pid = spawn_sleeper();
+    GPid pid = test::spawn_sleeper();
     WaitForProcess proc(pid);
     WaitForTimeout timeout(60000);
     auto t = [](WaitForProcess& proc, WaitForTimeout& timeout) -> Tasklet<bool> {
@@ -469,7 +340,7 @@ TEST_CASE("a child killed by SIGTERM wakes any(process, timeout) as signaled", "
 TEST_CASE("a child killed while its tasklet waits on something else is reported at the next "
           "wait",
           "[faults]") {
-    GPid pid = spawn_sleeper();
+    GPid pid = test::spawn_sleeper();
     WaitForProcess proc(pid);
     WaitForMessages later("later");
     auto t = [](WaitForProcess& proc, WaitForMessages& later) -> Tasklet<int> {
@@ -521,7 +392,7 @@ TEST_CASE("a tasklet that cancels itself inside the signal emission resuming it 
           std::vector<std::string>{"resumed in emission", "cancelled", "emission returned"});
     CHECK(t.cancelled());
     CHECK_FALSE(sig.armed());
-    CHECK(handlers_of(action, "activate") == 0);
+    CHECK(test::handler_count(action, "activate") == 0);
     g_action_activate(G_ACTION(action), nullptr); // nothing left to call
     g_object_unref(action);
 }
@@ -573,10 +444,10 @@ TEST_CASE("a tasklet resumed in an emission may cancel another tasklet resumed i
         CHECK_FALSE(sig_a.armed());
         CHECK(sig_b.armed());
     }
-    CHECK(handlers_of(action, "activate") == 1);
+    CHECK(test::handler_count(action, "activate") == 1);
     a.cancel();
     b.cancel();
-    CHECK(handlers_of(action, "activate") == 0);
+    CHECK(test::handler_count(action, "activate") == 0);
     g_object_unref(action);
 }
 

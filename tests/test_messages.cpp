@@ -3,6 +3,7 @@
 #include "support.hpp"
 
 #include <any>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -12,8 +13,16 @@ using namespace tasklet;
 
 namespace {
 
-/// Receives messages under `w` until "stop" arrives (which `w` must accept), recording names.
-Tasklet<> collect(WaitForMessages& w, std::vector<std::string>& names) {
+using Names = std::vector<std::string>;
+
+/// Waits a tasklet takes in turn, each an any() of the conditions listed.
+using Waits = std::vector<std::vector<WaitCondition*>>;
+
+/// Takes the waits `before` in turn (what they receive is not recorded), then receives messages
+/// under `w` until "stop" arrives (which `w` must accept), recording names.
+Tasklet<> collect(WaitForMessages& w, Names& names, Waits before = {}) {
+    for (const std::vector<WaitCondition*>& wait : before)
+        co_await any(std::span<WaitCondition* const>(wait));
     while (true) {
         Message m = co_await w;
         if (m.name == "stop")
@@ -22,11 +31,9 @@ Tasklet<> collect(WaitForMessages& w, std::vector<std::string>& names) {
     }
 }
 
-std::vector<std::string> names_of(const NameList& l) {
+Names names_of(const NameList& l) {
     return {l.names().begin(), l.names().end()};
 }
-
-using Names = std::vector<std::string>;
 
 } // namespace
 
@@ -77,19 +84,10 @@ TEST_CASE("a deferred message stays queued and is accepted by a later wait") {
 
 TEST_CASE("a discarded message is dropped") {
     Names got;
+    WaitForMessages gate("go", {}, {});
     WaitForMessages first({}, "x", "y"); // defer x, discard y
     WaitForMessages second({"x", "y", "stop"});
-    auto body = [&]() -> Tasklet<> {
-        WaitForMessages gate("go", {}, {});
-        co_await any(gate, first);
-        while (true) {
-            Message m = co_await second;
-            if (m.name == "stop")
-                break;
-            got.push_back(m.name);
-        }
-    };
-    auto t = body();
+    auto t = collect(second, got, {{&gate, &first}});
     t.send_message(Message("y"));
     t.send_message(Message("x"));
     t.send_message(Message("go"));
@@ -153,18 +151,9 @@ TEST_CASE("a later discarding condition hides an earlier accepting one") {
 
 TEST_CASE("queued messages are delivered in arrival order") {
     Names got;
-    auto body = [&]() -> Tasklet<> {
-        WaitForMessages hold("go", {"a", "b"});
-        co_await hold;
-        WaitForMessages take({"a", "b", "stop"});
-        while (true) {
-            Message m = co_await take;
-            if (m.name == "stop")
-                break;
-            got.push_back(m.name);
-        }
-    };
-    auto t = body();
+    WaitForMessages hold("go", {"a", "b"});
+    WaitForMessages take({"a", "b", "stop"});
+    auto t = collect(take, got, {{&hold}});
     for (const char* n : {"a", "b", "a", "b", "b", "a"})
         t.send_message(Message(n));
     t.send_message(Message("go"));
@@ -175,21 +164,11 @@ TEST_CASE("queued messages are delivered in arrival order") {
 
 TEST_CASE("a switch of wait filters the queue once against the new actions") {
     Names got;
-    auto body = [&]() -> Tasklet<> {
-        WaitForMessages hold("go", {"a", "b"});
-        co_await hold;
-        // Now "a" is discarded, "b" still deferred: "a" is gone for good.
-        WaitForMessages middle("next", "b", "a");
-        co_await middle;
-        WaitForMessages take({"a", "b", "stop"});
-        while (true) {
-            Message m = co_await take;
-            if (m.name == "stop")
-                break;
-            got.push_back(m.name);
-        }
-    };
-    auto t = body();
+    WaitForMessages hold("go", {"a", "b"});
+    // Then "a" is discarded, "b" still deferred: "a" is gone for good.
+    WaitForMessages middle("next", "b", "a");
+    WaitForMessages take({"a", "b", "stop"});
+    auto t = collect(take, got, {{&hold}, {&middle}});
     t.send_message(Message("a"));
     t.send_message(Message("b"));
     t.send_message(Message("go"));
@@ -377,7 +356,7 @@ TEST_CASE("a message to a tasklet that has ended is dropped with a g_debug note"
 TEST_CASE("a message sent before the destination's first wait is queued for it") {
     Names got;
     WaitForMessages w({"early", "stop"});
-    auto t = deferred(collect, std::ref(w), std::ref(got));
+    auto t = deferred(collect, std::ref(w), std::ref(got), Waits{});
     t.send_message(Message("early"));
     t.start();
     t.send_message(Message("stop"));

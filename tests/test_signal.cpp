@@ -10,6 +10,7 @@
 using tasklet::Emission;
 using tasklet::Tasklet;
 using tasklet::WaitForSignal;
+using test::handler_count;
 
 // ---- a small GObject type with signals ------------------------------------------------------
 // "changed" (int, string) -> void; "query" (int) -> gboolean, stopped by TRUE
@@ -114,18 +115,10 @@ gboolean emit_query(gpointer obj, int n) {
     return handled;
 }
 
-/// Number of handlers connected to `signal_id` on `obj` (blocks and unblocks them to count).
-guint handler_count(gpointer obj, guint signal_id) {
-    std::vector<gulong> found;
-    while (gulong id = g_signal_handler_find(
-               obj, GSignalMatchType(G_SIGNAL_MATCH_ID | G_SIGNAL_MATCH_UNBLOCKED), signal_id, 0,
-               nullptr, nullptr, nullptr)) {
-        g_signal_handler_block(obj, id);
-        found.push_back(id);
-    }
-    for (gulong id : found)
-        g_signal_handler_unblock(obj, id);
-    return static_cast<guint>(found.size());
+/// Waits for one "changed" emission of `obj` and keeps it in `out`.
+Tasklet<> receive_changed(gpointer obj, Emission& out) {
+    WaitForSignal sig(obj, "changed");
+    out = co_await sig;
 }
 
 } // namespace
@@ -161,10 +154,7 @@ TEST_CASE("a tasklet waiting on a signal resumes with copies of its arguments", 
 TEST_CASE("an Emission is a value type that owns its references", "[signal]") {
     Emitter e;
     Emission first;
-    auto t = [](gpointer obj, Emission& out) -> Tasklet<> {
-        WaitForSignal sig(obj, "changed");
-        out = co_await sig;
-    }(e, first);
+    auto t = receive_changed(e, first);
     emit_changed(e, 1, "one");
     REQUIRE(t.done());
     {
@@ -186,9 +176,7 @@ TEST_CASE("an Emission is a value type that owns its references", "[signal]") {
 TEST_CASE("arg<V>() reports a bad index and a type mismatch clearly", "[signal]") {
     Emitter e;
     Emission got;
-    auto t = [](gpointer obj, Emission& out) -> Tasklet<> {
-        out = co_await WaitForSignal(obj, "changed");
-    }(e, got);
+    auto t = receive_changed(e, got);
     emit_changed(e, 300, nullptr);
     REQUIRE(t.done());
     CHECK_THROWS_AS(got.arg<int>(2), std::out_of_range);
