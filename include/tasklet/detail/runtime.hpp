@@ -668,6 +668,13 @@ inline void prefetch_owner(LaneCondition* c) noexcept {
     __builtin_prefetch(p + 112, 1);
 }
 
+inline bool LaneCondition::event_pending() const noexcept { return Access::pending(*this); }
+
+inline void LaneCondition::kept_armed() {
+    if (event_pending() && !queued())
+        requeue(monotonic_now());
+}
+
 inline void LaneCondition::queue_idle() {
     Access::owner(*this)->sched_->lane(priority_).push_idle(this);
 }

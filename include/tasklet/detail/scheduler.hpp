@@ -86,6 +86,11 @@ protected:
             unqueue();
     }
     void disarm() final { unqueue(); }
+    /// Back on the lane when the owner's wait takes the event it kept pending (see
+    /// Lane::run_batch()).
+    void kept_armed() final;
+    /// Its event came while the owner was running and waits for the owner's next wait.
+    bool event_pending() const noexcept;
 
     /// Queue on the lane's idle list (fires once per main-loop iteration while armed).
     void queue_idle();
@@ -503,7 +508,10 @@ inline void Lane::run_batch(gint64 now) noexcept {
         // the next one's while this one runs.
         if (LaneCondition* next = batch.head)
             prefetch_owner(next);
-        if (c->fire() && !c->queued())
+        // An owner that is running (a nested main loop) keeps the event pending: the
+        // condition waits off the lane until that is consumed (kept_armed()), so a due
+        // timer or an idle does not keep the nested loop busy or starve lower priorities.
+        if (c->fire() && !c->queued() && !c->event_pending())
             c->requeue(now);
     }
     batch_ = outer;
