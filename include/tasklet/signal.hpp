@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -418,10 +419,7 @@ protected:
     void arm() override {
         thread_ = g_thread_self();
         if (by_type_) {
-            auto data = std::make_unique<HookData>(HookData{thread_, this, type_});
-            hook_ = g_signal_add_emission_hook(signal_id_, detail_, &WaitForSignal::on_hook,
-                                               data.get(), &WaitForSignal::free_hook_data);
-            hook_data_ = data.release(); // GLib frees it when the hook goes (free_hook_data)
+            join_type_hook();
         } else if (!instance_) {
             refire_later(); // already finalized: complete the wait from the main loop
         } else {
@@ -449,12 +447,16 @@ protected:
                 g_signal_handler_disconnect(instance_, handler_);
             drop_closure();
         }
-        if (hook_) {
-            hook_data_->self = nullptr;
-            g_signal_remove_emission_hook(signal_id_, hook_);
-            hook_ = 0;
-            hook_data_ = nullptr;
-        }
+        if (type_hook_)
+            leave_type_hook();
+    }
+
+    /// A new wait on the condition: the tasklet has left the emission that resumed it (its
+    /// return value can no longer be set), and waits on a finalized instance end again.
+    void kept_armed() override {
+        return_slot_ = nullptr;
+        if (!by_type_ && !instance_ && !detail::Access::pending(*this))
+            refire_later();
     }
 
 private:
@@ -467,11 +469,62 @@ private:
         guint signal_id;
         WaitForSignal* self;
     };
-    struct HookData {
-        GThread* thread;
-        WaitForSignal* self; // null once the hook is being removed
-        GType type;
+    // The type form: one emission hook per signal and thread, shared by the conditions
+    // watching that signal there. GLib may call a hook added during an emission for that
+    // same emission (2.74 walks the hook list as it grows), so a condition armed by a
+    // tasklet that an emission resumed would see the emission that woke it. The shared hook
+    // numbers the emissions it sees and fires only the conditions armed before the current
+    // one began; it stays in place while its own call is on the stack, so a condition
+    // re-armed there joins it rather than a new hook.
+    struct TypeHook {
+        guint signal_id;
+        GThread* thread; // never changes: read by other threads' emissions
+        gulong id = 0;
+        std::uint64_t emissions = 0;            // seen so far; numbers them
+        std::vector<WaitForSignal*> members;    // null: left during a call
+        int calls = 0;                          // on_hook calls on the stack
     };
+    static std::vector<TypeHook*>& type_hooks() noexcept {
+        static thread_local std::vector<TypeHook*> hooks; // this thread's, by signal
+        return hooks;
+    }
+    void join_type_hook() {
+        std::vector<TypeHook*>& hooks = type_hooks();
+        auto it = std::find_if(hooks.begin(), hooks.end(),
+                               [&](TypeHook* h) { return h->signal_id == signal_id_; });
+        TypeHook* h = it == hooks.end() ? nullptr : *it;
+        if (!h) {
+            auto fresh = std::make_unique<TypeHook>();
+            fresh->signal_id = signal_id_;
+            fresh->thread = thread_;
+            fresh->members.reserve(1);
+            hooks.reserve(hooks.size() + 1);
+            fresh->id = g_signal_add_emission_hook(signal_id_, 0, &WaitForSignal::on_hook,
+                                                   fresh.get(), &WaitForSignal::free_type_hook);
+            h = fresh.release(); // GLib frees it when the hook goes (free_type_hook)
+            hooks.push_back(h);
+        }
+        h->members.push_back(this);
+        armed_at_ = h->emissions;
+        type_hook_ = h;
+    }
+    void leave_type_hook() noexcept {
+        TypeHook* h = std::exchange(type_hook_, nullptr);
+        auto it = std::find(h->members.begin(), h->members.end(), this);
+        if (h->calls > 0) {
+            *it = nullptr; // on_hook() compacts the list when its call ends
+            return;
+        }
+        h->members.erase(it);
+        if (h->members.empty())
+            drop_type_hook(h, true);
+    }
+    static void drop_type_hook(TypeHook* h, bool remove) noexcept {
+        std::vector<TypeHook*>& hooks = type_hooks();
+        hooks.erase(std::find(hooks.begin(), hooks.end(), h));
+        if (remove)
+            g_signal_remove_emission_hook(h->signal_id, h->id); // frees h
+    }
 
     void lookup(GType type, const char* detailed_signal) {
         if (!detailed_signal)
@@ -543,31 +596,42 @@ private:
         }
     }
 
-    static gboolean on_hook(GSignalInvocationHint*, guint n_params, const GValue* params,
+    static gboolean on_hook(GSignalInvocationHint* hint, guint n_params, const GValue* params,
                             gpointer data) {
-        auto* h = static_cast<HookData*>(data);
+        auto* h = static_cast<TypeHook*>(data);
         if (h->thread != g_thread_self())
             return TRUE; // another thread's emission: not ours to see
-        WaitForSignal* self = h->self;
-        if (!self)
-            return FALSE;
+        const std::uint64_t emission = ++h->emissions;
         gpointer instance = g_value_peek_pointer(&params[0]);
-        if (!instance || !g_type_is_a(G_TYPE_FROM_INSTANCE(instance), h->type) ||
-            !G_IS_OBJECT(instance))
-            return TRUE; // an instance of a sibling type that shares the signal
-        try {
-            self->record(params, n_params);
-            g_weak_ref_set(&self->last_object_, instance);
-            self->fire();
-        } catch (...) {
-            detail::log_callback_exception("a WaitForSignal emission hook");
+        const bool is_object = instance && G_IS_OBJECT(instance);
+        ++h->calls;
+        // By index: a tasklet resumed here may arm or leave conditions of this hook.
+        for (std::size_t i = 0; i < h->members.size(); ++i) {
+            WaitForSignal* self = h->members[i];
+            if (!self || self->armed_at_ >= emission)
+                continue; // left, or armed during this emission
+            if (self->detail_ && self->detail_ != hint->detail)
+                continue;
+            if (!is_object || !g_type_is_a(G_TYPE_FROM_INSTANCE(instance), self->type_))
+                continue; // an instance of a sibling type that shares the signal
+            try {
+                self->record(params, n_params);
+                g_weak_ref_set(&self->last_object_, instance);
+                self->fire();
+            } catch (...) {
+                detail::log_callback_exception("a WaitForSignal emission hook");
+            }
         }
-        // disarm() removes the hook itself (also from inside this call, which GLib allows),
-        // so keeping it here is always right.
-        return TRUE;
+        if (--h->calls > 0)
+            return TRUE;
+        std::erase(h->members, nullptr);
+        if (!h->members.empty())
+            return TRUE;
+        drop_type_hook(h, false);
+        return FALSE; // GLib removes the hook and frees h
     }
 
-    static void free_hook_data(gpointer data) { delete static_cast<HookData*>(data); }
+    static void free_type_hook(gpointer data) { delete static_cast<TypeHook*>(data); }
 
     // The WaitForSignals watching one object share one weak reference on it. GLib notifies
     // weak references from a list it has already taken off the object, so a condition
@@ -629,8 +693,10 @@ private:
         Emission gone;
         gone.destroyed = true;
         last_ = std::move(gone);
-        if (armed() && fire())
-            refire_later(); // the owner waits on it again: that wait must end too
+        // The owner waits on it again: that wait must end too. (If the owner is running, the
+        // event is pending and kept_armed() does this when it waits again.)
+        if (armed() && fire() && !detail::Access::pending(*this))
+            refire_later();
     }
 
     // Completes waits on a dead instance from an idle callback (not on this stack, so a
@@ -645,9 +711,17 @@ private:
             s,
             [](gpointer data) -> gboolean {
                 // CONTINUE while the owner keeps waiting; after REMOVE touch nothing (the
-                // condition may be gone; disarm() destroyed the source).
-                return static_cast<WaitForSignal*>(data)->fire() ? G_SOURCE_CONTINUE
-                                                                 : G_SOURCE_REMOVE;
+                // condition may be gone; disarm() destroyed the source). An owner that is
+                // running (a nested main loop) keeps the event pending: stop until it waits
+                // again (kept_armed()), rather than spin that loop.
+                auto* self = static_cast<WaitForSignal*>(data);
+                if (!self->fire())
+                    return G_SOURCE_REMOVE;
+                if (detail::Access::pending(*self)) {
+                    self->refire_.reset();
+                    return G_SOURCE_REMOVE;
+                }
+                return G_SOURCE_CONTINUE;
             },
             this, nullptr);
         g_source_attach(s, context());
@@ -675,8 +749,8 @@ private:
     GThread* thread_ = nullptr;
     SignalClosure* closure_ = nullptr; // our reference, while armed (instance form)
     gulong handler_ = 0;
-    gulong hook_ = 0;                // while armed (type form)
-    HookData* hook_data_ = nullptr;  // owned by the hook
+    TypeHook* type_hook_ = nullptr;  // while armed (type form)
+    std::uint64_t armed_at_ = 0;     // its hook's emission count when armed
     GValue* return_slot_ = nullptr;  // the running emission's return value, if any
     Emission last_;                  // its object is not kept: see object()
     mutable GWeakRef last_object_{}; // type form: who emitted last
