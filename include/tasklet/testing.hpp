@@ -75,26 +75,30 @@ private:
         const gint64 target = now() + us;
         dispatch_ready(s->context());
         // Each pass moves the clock to the earliest deadline; a timer that stays due without
-        // the clock moving (a 0 ms periodic timeout) would loop forever: give up loudly.
-        int stalled = 0;
+        // the clock moving (a 0 ms periodic timeout) would loop forever: give up loudly once
+        // 100,000 dispatches (and passes) went by at one instant.
+        long stalled = 0;
         for (gint64 next; (next = s->next_deadline()) <= target;) {
             if (next > now()) {
                 now_.store(next, std::memory_order_relaxed);
                 stalled = 0;
-            } else if (++stalled > 100000) {
+            }
+            stalled += 1 + dispatch_ready(s->context());
+            if (stalled > 100000)
                 throw std::runtime_error("tasklet::testing::VirtualClock::advance(): timers "
                                          "keep being due without time moving");
-            }
-            dispatch_ready(s->context());
         }
         now_.store(target, std::memory_order_relaxed);
         dispatch_ready(s->context());
     }
 
-    // Runs what is ready now; bounded, so a busy idle source cannot hang the test.
-    static void dispatch_ready(GMainContext* ctx) {
-        for (int i = 0; i < 10000 && g_main_context_iteration(ctx, FALSE); ++i) {
-        }
+    // Runs what is ready now; bounded, so a busy idle source cannot hang the test. Returns
+    // how many iterations dispatched something.
+    static int dispatch_ready(GMainContext* ctx) {
+        int n = 0;
+        while (n < 10000 && g_main_context_iteration(ctx, FALSE))
+            ++n;
+        return n;
     }
 
     std::atomic<gint64> now_;
