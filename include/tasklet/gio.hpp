@@ -203,36 +203,35 @@ protected:
 private:
     void begin() {
         cancellable_ = ObjectRef<GCancellable>::adopt(g_cancellable_new());
-        auto* t = new AsyncTrampoline{this, new_call()};
-        trampoline_ = t;
+        auto t = std::make_unique<AsyncTrampoline>(AsyncTrampoline{this, new_call()});
+        trampoline_ = t.get();
         // GIO delivers the callback to the thread-default context of the caller: make that
         // the tasklet's context even if another one is pushed while the tasklet runs.
         GMainContext* ctx = context();
         g_main_context_push_thread_default(ctx);
         try {
-            start(cancellable_.get(), &AsyncOp::ready, t);
+            start(cancellable_.get(), &AsyncOp::ready, t.get());
         } catch (...) {
             g_main_context_pop_thread_default(ctx);
-            if (trampoline_ == t) { // the callback did not already run
-                trampoline_ = nullptr;
-                delete t;
-            }
+            if (trampoline_ == t.get())
+                trampoline_ = nullptr; // the call never started: the trampoline is ours
+            else
+                t.release(); // the callback ran (and freed it) before the starter threw
             throw;
         }
+        t.release(); // the callback owns it now (it has already, if it ran inside start())
         // begin() runs inside the tasklet's co_await (arm(), kept_armed()): a callback that
         // already ran only marked the event pending, the tasklet did not resume.
         g_main_context_pop_thread_default(ctx);
     }
 
     static void ready(GObject*, GAsyncResult* result, gpointer data) noexcept {
-        auto* t = static_cast<AsyncTrampoline*>(data);
+        std::unique_ptr<AsyncTrampoline> t(static_cast<AsyncTrampoline*>(data)); // called once
         AsyncOp* op = t->op;
-        if (!op) { // a late callback: the tasklet no longer waits for it
-            delete t;
-            return;
-        }
+        if (!op)
+            return; // a late callback: the tasklet no longer waits for it
         op->trampoline_ = nullptr;
-        delete t;
+        t.reset(); // releases what the call used, here on the tasklet's thread
         op->completed(result);
         op->fire();
     }
