@@ -22,7 +22,12 @@ public:
 
     /// The tasklet's return value (kiwi's `.retval`); rethrows; std::logic_error before it
     /// ended.
-    T& retval() { return tasklet().return_value(); }
+    T& retval() {
+        detail::PromiseBase& p = target(); // kept alive by this condition's reference
+        if (!p.ended())
+            throw std::logic_error("tasklet: WaitForTasklet::retval(): the tasklet has not ended");
+        return static_cast<detail::Promise<T>&>(p).value();
+    }
     /// The tasklet waited for.
     Tasklet<T> tasklet() const { return detail::Access::share_as<T>(&target()); }
 
