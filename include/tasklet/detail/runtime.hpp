@@ -131,13 +131,14 @@ inline void PromiseBase::unhandled() noexcept {
 
 inline bool PromiseBase::final_ready() noexcept {
     state_ = State::zombie;
-    event_ = Event{};
-    // Join callbacks and waiters run as if from the main loop, not inside this tasklet.
-    tls_current = nullptr;
     // A tasklet that armed nothing, has no extras and no waiters (one spawned and awaited
     // after it ended) skips the rest.
-    if (head_ || extras_ || waiters_)
+    if (head_ || extras_ || waiters_) {
         final_cleanup();
+    } else {
+        event_ = Event{};
+        tls_current = nullptr;
+    }
     // Nobody holds a handle: the frame is freed as the body completes. (Another thread
     // could only add a reference by copying a handle it holds, which would show here.)
     bool alone = local_refs_ == (self_shared_ ? 0u : 1u) &&
@@ -151,7 +152,8 @@ inline bool PromiseBase::final_ready() noexcept {
 }
 
 G_GNUC_NO_INLINE inline void PromiseBase::final_cleanup() noexcept {
-    disarm_all();
+    disarm_all(); // inside the tasklet still, as in any other wait (get_event() works)
+    event_ = Event{};
     if (extras_) {
         extras_->queue.clear();
         extras_->unfiltered = nullptr;
@@ -160,6 +162,8 @@ G_GNUC_NO_INLINE inline void PromiseBase::final_cleanup() noexcept {
             extras_->queue.recycle(n);
         extras_->keepalive.reset();
     }
+    // Join callbacks and waiters run as if from the main loop, not inside this tasklet.
+    tls_current = nullptr;
     run_joins();
     tls_handoff = notify_waiters(true);
 }
