@@ -5,6 +5,7 @@
 #include "tasklet_type.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -21,6 +22,15 @@ namespace tasklet {
 namespace detail {
 
 template <class> inline constexpr bool always_false_v = false;
+
+inline std::atomic<std::uint64_t> next_thread_serial{1};
+/// A number no other thread ever gets (unlike a GThread* or a thread-local address, which a
+/// later thread may reuse).
+inline std::uint64_t thread_serial() noexcept {
+    static thread_local const std::uint64_t serial =
+        next_thread_serial.fetch_add(1, std::memory_order_relaxed);
+    return serial;
+}
 
 // Deep copies of `n` GValues appended to `out` (reserved first, so nothing leaks on throw).
 inline void copy_values(const GValue* src, std::size_t n, std::vector<GValue>& out) {
@@ -474,30 +484,41 @@ private:
     // same emission (2.74 walks the hook list as it grows), so a condition armed by a
     // tasklet that an emission resumed would see the emission that woke it. The shared hook
     // numbers the emissions it sees and fires only the conditions armed before the current
-    // one began; it stays in place while its own call is on the stack, so a condition
-    // re-armed there joins it rather than a new hook.
+    // one began. It stays until the thread exits, so a condition armed again while an
+    // emission runs (left and re-armed, or a new one) always joins a hook that has already
+    // numbered that emission — except the very first type-form wait for the signal on the
+    // thread, if that is armed during the signal's own hook phase (see README).
     struct TypeHook {
         guint signal_id;
-        GThread* thread; // never changes: read by other threads' emissions
+        std::uint64_t thread; // detail::thread_serial(); never changes: read by any thread
         gulong id = 0;
-        std::uint64_t emissions = 0;            // seen so far; numbers them
-        std::vector<WaitForSignal*> members;    // null: left during a call
-        int calls = 0;                          // on_hook calls on the stack
+        std::uint64_t emissions = 0;         // seen so far; numbers them
+        std::vector<WaitForSignal*> members; // null: left during a call
+        int calls = 0;                       // on_hook calls on the stack
     };
-    static std::vector<TypeHook*>& type_hooks() noexcept {
-        static thread_local std::vector<TypeHook*> hooks; // this thread's, by signal
-        return hooks;
+    // This thread's hooks. When the thread exits, a hook nobody uses is removed; one still
+    // used (conditions armed by tasklets that can no longer run) stays, matching no thread.
+    struct TypeHooks {
+        std::vector<TypeHook*> hooks;
+        ~TypeHooks() {
+            for (TypeHook* h : hooks)
+                if (h->members.empty())
+                    g_signal_remove_emission_hook(h->signal_id, h->id); // frees h
+        }
+    };
+    static TypeHooks& type_hooks() noexcept {
+        static thread_local TypeHooks registry;
+        return registry;
     }
     void join_type_hook() {
-        std::vector<TypeHook*>& hooks = type_hooks();
+        std::vector<TypeHook*>& hooks = type_hooks().hooks;
         auto it = std::find_if(hooks.begin(), hooks.end(),
                                [&](TypeHook* h) { return h->signal_id == signal_id_; });
         TypeHook* h = it == hooks.end() ? nullptr : *it;
         if (!h) {
             auto fresh = std::make_unique<TypeHook>();
             fresh->signal_id = signal_id_;
-            fresh->thread = thread_;
-            fresh->members.reserve(1);
+            fresh->thread = detail::thread_serial();
             hooks.reserve(hooks.size() + 1);
             fresh->id = g_signal_add_emission_hook(signal_id_, 0, &WaitForSignal::on_hook,
                                                    fresh.get(), &WaitForSignal::free_type_hook);
@@ -511,19 +532,10 @@ private:
     void leave_type_hook() noexcept {
         TypeHook* h = std::exchange(type_hook_, nullptr);
         auto it = std::find(h->members.begin(), h->members.end(), this);
-        if (h->calls > 0) {
+        if (h->calls > 0)
             *it = nullptr; // on_hook() compacts the list when its call ends
-            return;
-        }
-        h->members.erase(it);
-        if (h->members.empty())
-            drop_type_hook(h, true);
-    }
-    static void drop_type_hook(TypeHook* h, bool remove) noexcept {
-        std::vector<TypeHook*>& hooks = type_hooks();
-        hooks.erase(std::find(hooks.begin(), hooks.end(), h));
-        if (remove)
-            g_signal_remove_emission_hook(h->signal_id, h->id); // frees h
+        else
+            h->members.erase(it);
     }
 
     void lookup(GType type, const char* detailed_signal) {
@@ -599,7 +611,7 @@ private:
     static gboolean on_hook(GSignalInvocationHint* hint, guint n_params, const GValue* params,
                             gpointer data) {
         auto* h = static_cast<TypeHook*>(data);
-        if (h->thread != g_thread_self())
+        if (h->thread != detail::thread_serial())
             return TRUE; // another thread's emission: not ours to see
         const std::uint64_t emission = ++h->emissions;
         gpointer instance = g_value_peek_pointer(&params[0]);
@@ -622,13 +634,9 @@ private:
                 detail::log_callback_exception("a WaitForSignal emission hook");
             }
         }
-        if (--h->calls > 0)
-            return TRUE;
-        std::erase(h->members, nullptr);
-        if (!h->members.empty())
-            return TRUE;
-        drop_type_hook(h, false);
-        return FALSE; // GLib removes the hook and frees h
+        if (--h->calls == 0)
+            std::erase(h->members, nullptr);
+        return TRUE;
     }
 
     static void free_type_hook(gpointer data) { delete static_cast<TypeHook*>(data); }
