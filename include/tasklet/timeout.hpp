@@ -13,7 +13,7 @@ namespace tasklet {
 /// Fires `ms` milliseconds after it is armed, at `priority`. Awaited again while armed it is
 /// a periodic timer: ticks keep a fixed period from the first deadline, without drift (a
 /// tick that is late fires at once, and the period continues from there). restart() starts
-/// the count again. `co_await` yields void; priority() is the priority it was made with. Served by the scheduler's timer heap: a pending
+/// the count again. `co_await` yields void. Served by the scheduler's timer heap: a pending
 /// timeout costs nothing per main-loop iteration.
 class WaitForTimeout : public detail::LaneCondition {
 public:
@@ -31,10 +31,14 @@ public:
           ms_(checked(std::chrono::ceil<std::chrono::milliseconds>(d).count())) {}
     /// The interval, in milliseconds.
     guint timeout() const noexcept { return ms_; }
-    /// Starts the count again from now (if armed; otherwise the count starts when armed).
+    /// The GLib priority it was made with.
+    using LaneCondition::priority;
+    /// Starts the count again from now (if armed; otherwise the count starts when armed). A
+    /// tick that came while the tasklet was running and was not taken yet is dropped.
     void restart() {
         if (armed()) {
             unqueue();
+            detail::Access::drop_pending(*this);
             queue_timer(detail::monotonic_now() + interval_us());
         }
     }

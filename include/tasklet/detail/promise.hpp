@@ -491,6 +491,8 @@ struct Access {
     static PromiseBase* owner(const WaitCondition& c) noexcept { return c.owner_; }
     /// True while a fire() made when the owner was not suspended awaits its next wait.
     static bool pending(const WaitCondition& c) noexcept { return c.pending_; }
+    /// Forgets such a fire (the event it stood for no longer counts).
+    static void drop_pending(WaitCondition& c) noexcept { c.pending_ = false; }
     template <class C> static decltype(auto) await_result(C& c, PromiseBase& p) {
         if constexpr (requires { c.await_result(); })
             return c.await_result();

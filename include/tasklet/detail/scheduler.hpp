@@ -85,10 +85,10 @@ protected:
         if (armed())
             unqueue();
     }
-    void disarm() final { unqueue(); }
+    void disarm() override { unqueue(); }
     /// Back on the lane when the owner's wait takes the event it kept pending (see
     /// Lane::run_batch()).
-    void kept_armed() final;
+    void kept_armed() override;
     /// Its event came while the owner was running and waits for the owner's next wait.
     bool event_pending() const noexcept;
 
