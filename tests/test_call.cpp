@@ -297,3 +297,40 @@ TEST_CASE("a call pending when the tasklet waits on something else is kept for l
     w(1);
     CHECK(test::run_with_watchdog(t, 5) == std::vector<int>{1, 2});
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("a WaitForCall made without a return value answers R{}", "[call]") {
+    WaitForCall<int(int)> number;
+    WaitForCall<std::string()> text;
+    WaitForCall<gboolean()> source;
+    CHECK(number.return_value == 0);
+    CHECK(text.return_value.empty());
+    CHECK(source.return_value == FALSE);
+    CHECK(number(1) == 0); // nobody waits: queued, answered with the value as it stands
+    CHECK(text().empty());
+    CHECK(source() == FALSE);
+}
+
+TEST_CASE("co_await on a WaitForCall yields a tuple of the decayed argument types", "[call]") {
+    using Call = WaitForCall<void(const std::string&, int&&, const char*)>;
+    static_assert(std::is_same_v<decltype(operator co_await(std::declval<Call&>()).await_resume()),
+                                 std::tuple<std::string, int, const char*>>);
+    static_assert(std::is_same_v<decltype(std::declval<const Call&>().args()),
+                                 const std::tuple<std::string, int, const char*>&>);
+    static_assert(std::is_same_v<decltype(Call::c_callback()),
+                                 void (*)(const std::string&, int&&, const char*, gpointer)>);
+    static_assert(std::is_same_v<decltype(std::declval<const Call&>().c_data()), gpointer>);
+    Call call;
+    auto t = [](Call& call) -> Tasklet<std::string> {
+        std::tuple<std::string, int, const char*> got = co_await call;
+        co_return std::get<0>(got) + std::to_string(std::get<1>(got)) + std::get<2>(got);
+    }(call);
+    {
+        std::string temporary = "copied-";
+        call(temporary, 7, "!");
+        temporary.assign(20, 'x'); // the tuple holds its own copy
+    }
+    REQUIRE(t.done());
+    CHECK(t.return_value() == "copied-7!");
+}

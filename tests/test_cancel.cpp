@@ -262,3 +262,36 @@ TEST_CASE("a throwing join callback is logged and does not stop the others") {
     CHECK(ran == 1);
     CHECK(log.count(G_LOG_LEVEL_CRITICAL, "bad callback") == 1);
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("Cancelled is a std::exception: a body catching std::exception sees cancellation") {
+    std::string what;
+    auto body = [&]() -> Tasklet<int> {
+        try {
+            co_await WaitForTimeout(60000);
+        } catch (const std::exception& e) {
+            what = e.what();
+            throw;
+        }
+        co_return 0;
+    };
+    auto t = body();
+    t.cancel();
+    CHECK(t.done());
+    CHECK(t.cancelled());
+    CHECK_FALSE(what.empty());
+    CHECK_THROWS_AS(t.return_value(), Cancelled);
+}
+
+TEST_CASE("a tasklet cancelled while it awaits another tasklet leaves the other running") {
+    auto worker = []() -> Tasklet<int> {
+        co_await WaitForIdle();
+        co_return 5;
+    }();
+    auto waiter = [](Tasklet<int> w) -> Tasklet<int> { co_return co_await w; }(worker);
+    waiter.cancel();
+    CHECK(waiter.cancelled());
+    CHECK_FALSE(worker.done());
+    CHECK(test::run_with_watchdog(worker) == 5);
+}

@@ -344,3 +344,56 @@ TEST_CASE("a temporary WaitForIO destroyed inside its own wakeup is safe", "[io]
     REQUIRE(write(p.w.get(), "abc", 3) == 3);
     CHECK(test::run_with_watchdog(t) == 3);
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("WaitForIO asks for G_IO_IN at G_PRIORITY_DEFAULT unless told otherwise", "[io]") {
+    Pipe p = make_pipe();
+    GIOChannel* ch = g_io_channel_unix_new(p.r.get());
+    auto [a, b] = make_socketpair();
+    auto sock = socket_from(a);
+    WaitForIO by_fd(p.r.get());
+    WaitForIO by_channel(ch);
+    WaitForIO by_socket(sock.get());
+    g_io_channel_unref(ch); // the condition holds its own reference
+    for (const WaitForIO* w : {&by_fd, &by_channel, &by_socket}) {
+        CHECK(w->requested() == G_IO_IN);
+        CHECK(w->priority() == G_PRIORITY_DEFAULT);
+        CHECK(w->condition() == static_cast<GIOCondition>(0)); // nothing occurred yet
+    }
+    WaitForIO out(p.w.get(), G_IO_OUT, G_PRIORITY_HIGH);
+    CHECK(out.requested() == G_IO_OUT);
+    CHECK(out.priority() == G_PRIORITY_HIGH);
+    static_assert(std::is_same_v<decltype(out.condition()), GIOCondition>);
+    static_assert(
+        std::is_same_v<decltype(operator co_await(out).await_resume()), GIOCondition>);
+}
+
+TEST_CASE("G_IO_ERR is reported even when not asked for", "[io]") {
+    // On Linux the write end of a pipe whose reader is gone polls as POLLERR.
+    Pipe p = make_pipe();
+    p.r.close();
+    auto t = [](int fd) -> Tasklet<GIOCondition> {
+        co_return co_await WaitForIO(fd, G_IO_IN);
+    }(p.w.get());
+    GIOCondition c = test::run_with_watchdog(t);
+    CHECK(has(c, G_IO_ERR));
+    CHECK_FALSE(has(c, G_IO_IN));
+}
+
+TEST_CASE("the GSocket form reports readable data with the condition that occurred", "[io]") {
+    auto [a, b] = make_socketpair();
+    auto sock = socket_from(a);
+    auto t = [](GSocket* s) -> Tasklet<std::string> {
+        WaitForIO io(s, G_IO_IN);
+        CHECK(io.socket() == s);
+        GIOCondition c = co_await io;
+        CHECK(io.condition() == c);
+        char buf[16];
+        gssize n = g_socket_receive(s, buf, sizeof buf, nullptr, nullptr);
+        co_return std::string(has(c, G_IO_IN) ? "in:" : "?:") +
+            std::string(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    }(sock.get());
+    REQUIRE(write(b.get(), "ok", 2) == 2);
+    CHECK(test::run_with_watchdog(t) == "in:ok");
+}

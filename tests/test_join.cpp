@@ -307,3 +307,43 @@ TEST_CASE("co_await on an ended tasklet still honours a pending cancel and reset
     CHECK_FALSE(t.cancelled()); // the body caught it
     self = AnyTasklet();
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("WaitForTasklet<> takes a Tasklet<T> of any T, and its members are as documented") {
+    static_assert(std::is_same_v<decltype(std::declval<WaitForTasklet<int>&>().retval()), int&>);
+    static_assert(
+        std::is_same_v<decltype(std::declval<const WaitForTasklet<int>&>().tasklet()),
+                       Tasklet<int>>);
+    static_assert(std::is_same_v<
+                  decltype(operator co_await(std::declval<WaitForTasklet<int>&>()).await_resume()),
+                  int&>);
+    static_assert(std::is_same_v<WaitForTasklet<>, WaitForTasklet<void>>);
+    auto worker = answer_after_idle(9);
+    bool same_tasklet = false;
+    auto body = [&]() -> Tasklet<int> {
+        WaitForTasklet<> w(worker); // Tasklet<int> -> AnyTasklet
+        same_tasklet = w.tasklet() == worker;
+        co_await w;
+        co_return worker.return_value();
+    };
+    auto t = body();
+    CHECK(test::run_with_watchdog(t) == 9);
+    CHECK(same_tasklet);
+}
+
+TEST_CASE("a WaitForTasklet awaited again after its tasklet ended completes at once each time") {
+    auto worker = answer_after_idle(2);
+    auto body = [&]() -> Tasklet<int> {
+        WaitForTasklet<int> w(worker);
+        int sum = co_await w;
+        // Kept armed; the tasklet has ended: no main-loop iteration is needed.
+        for (int i = 0; i < 3; ++i)
+            sum += co_await w;
+        co_return sum;
+    };
+    auto t = body();
+    test::run_until([&] { return worker.done(); });
+    CHECK(t.done());
+    CHECK(t.return_value() == 8);
+}

@@ -575,3 +575,104 @@ TEST_CASE("a long queue keeps arrival order while taken from the middle and filt
     want.insert(want.end(), want_b.begin(), want_b.end());
     CHECK(got == want);
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("every brace spelling of WaitForMessages gives each list its action") {
+    WaitForMessages one({"quit"});
+    WaitForMessages two{"quit", "print"};
+    WaitForMessages braced_rest({"a", "b"}, {"c", "d"}, {"e"});
+    WaitForMessages empty_accept({}, "x");
+    WaitForMessages empty_lists({}, {"x", "y"}, {});
+    WaitForMessages defaults;
+    CHECK(*one.action_for("quit") == MessageAction::accept);
+    CHECK(*two.action_for("quit") == MessageAction::accept);
+    CHECK(*two.action_for("print") == MessageAction::accept);
+    CHECK(*braced_rest.action_for("b") == MessageAction::accept);
+    CHECK(*braced_rest.action_for("c") == MessageAction::defer);
+    CHECK(*braced_rest.action_for("d") == MessageAction::defer);
+    CHECK(*braced_rest.action_for("e") == MessageAction::discard);
+    CHECK(*empty_accept.action_for("x") == MessageAction::defer);
+    CHECK(*empty_lists.action_for("y") == MessageAction::defer);
+    CHECK(defaults.action_for("x") == nullptr);
+    static_assert(
+        std::is_same_v<decltype(operator co_await(one).await_resume()), Message>);
+    static_assert(std::is_same_v<decltype(NameList().names()), std::span<const std::string>>);
+}
+
+TEST_CASE("co_await Message sets sender to the sending tasklet, whatever sender it named") {
+    AnyTasklet seen;
+    auto receiver_body = [&]() -> Tasklet<> {
+        Message m = co_await WaitForMessages("m");
+        seen = m.sender;
+    };
+    auto bystander = []() -> Tasklet<> { co_await WaitForTimeout(60000); }();
+    auto receiver = receiver_body();
+    auto sender_body = [&]() -> Tasklet<> { co_await Message("m", receiver, 1, bystander); };
+    auto sender = sender_body();
+    CHECK(receiver.done());
+    CHECK(seen == sender);
+    seen = AnyTasklet();
+    bystander.cancel();
+}
+
+TEST_CASE("send_message() from outside keeps the sender the caller named") {
+    AnyTasklet seen;
+    auto receiver_body = [&]() -> Tasklet<> {
+        Message m = co_await WaitForMessages("m");
+        seen = m.sender;
+    };
+    auto named = []() -> Tasklet<> { co_return; }();
+    auto receiver = receiver_body();
+    receiver.send_message(Message("m", {}, {}, named));
+    CHECK(receiver.done());
+    CHECK(seen == named);
+    seen = AnyTasklet();
+}
+
+TEST_CASE("a message accepted through any() is get_event().message(), the event naming the "
+          "WaitForMessages that accepted it") {
+    WaitForMessages first("a");
+    WaitForMessages second("b");
+    bool ok = false;
+    auto body = [&]() -> Tasklet<> {
+        Event& e = co_await any(WaitForTimeout(60000), first, second);
+        ok = e.is(second) && e.as<WaitForMessages>() == &second && e.message() &&
+             e.message()->name == "b" && e.message()->value_as<std::string>() == "payload" &&
+             get_event().message() == e.message();
+    };
+    auto t = body();
+    t.send_message(Message("b", t, std::string("payload")));
+    CHECK(t.done());
+    CHECK(ok);
+}
+
+TEST_CASE("a deferred message is delivered when a later wait accepts it, even after waits on "
+          "other conditions that keep it deferred") {
+    Names got;
+    auto body = [&]() -> Tasklet<> {
+        WaitForMessages hold({}, "later");
+        co_await any(hold, WaitForIdle()); // deferred here...
+        co_await any(hold, WaitForIdle()); // ...and here
+        Message m = co_await WaitForMessages("later");
+        got.push_back(m.name);
+    };
+    auto t = body();
+    t.send_message(Message("later"));
+    CHECK(got.empty());
+    test::run_with_watchdog(t);
+    CHECK(got == Names{"later"});
+}
+
+TEST_CASE("a NameList is made implicitly from every spelling API.md lists") {
+    auto names = [](NameList l) { return names_of(l); };
+    const char* null_name = nullptr;
+    CHECK(names({}).empty());
+    CHECK(names(nullptr).empty());
+    CHECK(names(null_name).empty());
+    CHECK(names("one") == Names{"one"});
+    CHECK(names(std::string("two")) == Names{"two"});
+    CHECK(names(std::string_view("three")) == Names{"three"});
+    CHECK(names({"a", "b"}) == Names{"a", "b"});
+    CHECK(names(std::vector<std::string>{"c", "d"}) == Names{"c", "d"});
+}

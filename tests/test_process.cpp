@@ -170,3 +170,24 @@ TEST_CASE("status() before the process ended is a logic error", "[process]") {
     test::run_with_watchdog(t);
     CHECK(w.exited());
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("co_await on a WaitForProcess yields the int wait status; accessors are as documented",
+          "[process]") {
+    static_assert(std::is_same_v<
+                  decltype(operator co_await(std::declval<WaitForProcess&>()).await_resume()), int>);
+    const WaitForProcess* w = nullptr;
+    static_assert(std::is_same_v<decltype(w->pid()), GPid>);
+    static_assert(std::is_same_v<decltype(w->status()), int>);
+    static_assert(std::is_same_v<decltype(w->exited()), bool>);
+    static_assert(std::is_same_v<decltype(w->exit_code()), int>);
+    GPid pid = spawn("exit 0");
+    auto t = [](GPid pid) -> Tasklet<std::vector<int>> {
+        WaitForProcess w(pid);
+        CHECK_FALSE(w.exited());
+        int status = co_await w;
+        co_return std::vector<int>{status, w.status(), w.exited(), w.exit_code()};
+    }(pid);
+    CHECK(test::run_with_watchdog(t) == std::vector<int>{0, 0, 1, 0});
+}

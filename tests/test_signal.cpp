@@ -528,3 +528,53 @@ TEST_CASE("an emission on another thread is ignored with a warning", "[signal]")
     REQUIRE(t.done());
     CHECK(t.return_value() == 2);
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("co_await on a WaitForSignal yields an Emission with the members API.md lists",
+          "[signal]") {
+    static_assert(std::is_same_v<
+                  decltype(operator co_await(std::declval<WaitForSignal&>()).await_resume()),
+                  Emission>);
+    static_assert(std::is_same_v<decltype(Emission::object), GObject*>);
+    static_assert(std::is_same_v<decltype(Emission::args), std::vector<GValue>>);
+    static_assert(std::is_same_v<decltype(Emission::destroyed), bool>);
+    static_assert(std::is_same_v<decltype(std::declval<const Emission&>().arg<int>(0)), int>);
+    const WaitForSignal* w = nullptr;
+    static_assert(std::is_same_v<decltype(w->object()), GObject*>);
+    static_assert(std::is_same_v<decltype(w->args()), std::span<const GValue>>);
+    static_assert(std::is_same_v<decltype(w->destroyed()), bool>);
+
+    Emitter e;
+    auto t = [](gpointer obj) -> Tasklet<bool> {
+        WaitForSignal sig(obj, "changed");
+        Emission em = co_await sig;
+        // The Emission is the condition's last emission, as a value.
+        co_return em.object == sig.object() && em.args.size() == sig.args().size() &&
+            em.destroyed == sig.destroyed() && em.arg<int>(0) == g_value_get_int(&sig.args()[0]);
+    }(e);
+    emit_changed(e, 12, "twelve");
+    REQUIRE(t.done());
+    CHECK(t.return_value());
+}
+
+TEST_CASE("the GType form takes a type macro spelled as in GLib and sees every instance",
+          "[signal]") {
+    GCancellable* a = g_cancellable_new();
+    GCancellable* b = g_cancellable_new();
+    auto t = [](GCancellable* a, GCancellable* b) -> Tasklet<int> {
+        WaitForSignal sig(G_TYPE_CANCELLABLE, "cancelled");
+        int seen = 0;
+        for (int i = 0; i < 2; ++i) {
+            Emission em = co_await sig;
+            seen += em.object == G_OBJECT(a) ? 1 : em.object == G_OBJECT(b) ? 10 : 100;
+        }
+        co_return seen;
+    }(a, b);
+    g_cancellable_cancel(b);
+    g_cancellable_cancel(a);
+    REQUIRE(t.done());
+    CHECK(t.return_value() == 11);
+    g_object_unref(a);
+    g_object_unref(b);
+}

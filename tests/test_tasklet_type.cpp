@@ -736,3 +736,109 @@ TEST_CASE("a tasklet belongs to the thread-default context where it was created"
     CHECK(t.done());
     g_main_context_unref(ctx);
 }
+
+// ---- API.md conformance ----
+
+namespace {
+
+Tasklet<int> api_twice_after_idle(int v) {
+    co_await WaitForIdle();
+    co_return 2 * v;
+}
+
+} // namespace
+
+TEST_CASE("every handle operation and free function has the signature API.md gives it") {
+    // The types API.md names, spelled as a user would rely on them.
+    static_assert(std::is_same_v<Tasklet<>, Tasklet<void>>);
+    static_assert(std::is_convertible_v<Tasklet<int>, AnyTasklet>);
+    static_assert(std::is_constructible_v<bool, AnyTasklet>);
+    static_assert(!std::is_convertible_v<AnyTasklet, bool>);
+    const AnyTasklet& h = AnyTasklet();
+    static_assert(std::is_same_v<decltype(h.state()), State>);
+    static_assert(std::is_same_v<decltype(h.done()), bool>);
+    static_assert(std::is_same_v<decltype(h.cancelled()), bool>);
+    static_assert(std::is_same_v<decltype(h.context()), GMainContext*>);
+    static_assert(std::is_same_v<decltype(h.add_join_callback([](AnyTasklet) {})), JoinId>);
+    static_assert(std::is_same_v<decltype(h.remove_join_callback(JoinId())), bool>);
+    static_assert(std::is_same_v<decltype(run(std::declval<Tasklet<int>>())), Tasklet<int>>);
+    static_assert(std::is_same_v<decltype(deferred(api_twice_after_idle, 1)), Tasklet<int>>);
+    static_assert(std::is_same_v<decltype(run_until_complete(std::declval<Tasklet<int>>())), int>);
+    static_assert(std::is_void_v<decltype(run_until_complete(std::declval<Tasklet<>>()))>);
+    static_assert(std::is_same_v<decltype(get_event()), Event&>);
+    static_assert(std::is_copy_constructible_v<JoinId> && std::is_copy_assignable_v<JoinId>);
+    static_assert(std::equality_comparable<JoinId>);
+    static_assert(std::is_base_of_v<std::exception, Cancelled>);
+
+    // And they behave as the table says when called that way.
+    Tasklet<int> d = deferred(api_twice_after_idle, 4);
+    CHECK(d.state() == State::suspended);
+    Tasklet<int> same = run(d);
+    CHECK(same == d);
+    CancelAfter watchdog(d, 10);
+    int v = run_until_complete(d);
+    CHECK(v == 8);
+    CHECK(d.done());
+}
+
+TEST_CASE("run_until_complete() of a Tasklet<void> returns when it ends, or rethrows") {
+    auto ok = wait_idle();
+    CancelAfter ok_watchdog(ok, 10);
+    run_until_complete(ok);
+    CHECK(ok.done());
+    auto bad = []() -> Tasklet<> {
+        co_await WaitForIdle();
+        throw std::domain_error("void body failed");
+    }();
+    CancelAfter bad_watchdog(bad, 10);
+    CHECK_THROWS_AS(run_until_complete(bad), std::domain_error);
+}
+
+TEST_CASE("a copy of a JoinId names the same join callback") {
+    auto t = answer_after_idle(1);
+    int calls = 0;
+    JoinId id = t.add_join_callback([&](AnyTasklet) { ++calls; });
+    JoinId copy = id;
+    CHECK(copy == id);
+    CHECK(t.remove_join_callback(copy));
+    CHECK_FALSE(t.remove_join_callback(id));
+    test::run_with_watchdog(t);
+    test::drain();
+    CHECK(calls == 0);
+}
+
+TEST_CASE("a join callback added after the end is not lost when every handle is dropped") {
+    int calls = 0;
+    bool saw_done = false;
+    immediate(3).add_join_callback([&](AnyTasklet who) {
+        ++calls;
+        saw_done = who.done();
+    });
+    CHECK(calls == 0); // from the main loop, not at once
+    test::run_until([&] { return calls > 0; });
+    test::drain();
+    CHECK(calls == 1);
+    CHECK(saw_done);
+}
+
+TEST_CASE("a deferred tasklet belongs to the context that was thread-default at deferred()") {
+    // API.md: a tasklet belongs to the context thread-default "where it was created";
+    // deferred() creates it, start() only starts it.
+    test::PrivateContext home;
+    Tasklet<int> t = deferred(answer_after_idle, 6);
+    CHECK(t.context() == home.get());
+    g_main_context_push_thread_default(g_main_context_default());
+    t.start(); // started while another context is thread-default
+    g_main_context_pop_thread_default(g_main_context_default());
+    CHECK(t.context() == home.get());
+    CHECK(test::run_with_watchdog(t) == 6);
+}
+
+TEST_CASE("a tasklet that fails ends as a zombie and its failure is kept for every handle") {
+    auto t = fail_after_idle("kept");
+    Tasklet<int> copy = t;
+    CHECK_THROWS_WITH(test::run_with_watchdog(t), "kept");
+    CHECK(t.state() == State::zombie);
+    CHECK_FALSE(t.cancelled());
+    CHECK_THROWS_WITH(copy.return_value(), "kept");
+}

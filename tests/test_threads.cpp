@@ -234,3 +234,29 @@ TEST_CASE("a handle copied on the tasklet's thread may be dropped on another whi
     t.send_message(Message("quit"));
     CHECK(t.done());
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("cancel from another thread ends a never-started deferred tasklet without running it") {
+    std::atomic<int> runs{0};
+    auto t = deferred([](std::atomic<int>& runs) -> Tasklet<> {
+        ++runs;
+        co_await WaitForIdle();
+    }, std::ref(runs));
+    std::thread canceller([t] { t.cancel(); });
+    canceller.join();
+    test::run_until([&] { return t.done(); }, 30);
+    CHECK(t.cancelled());
+    CHECK(runs == 0);
+}
+
+TEST_CASE("send_message from another thread to a tasklet that has ended is dropped quietly") {
+    test::LogCapture log;
+    auto t = []() -> Tasklet<> { co_return; }();
+    REQUIRE(t.done());
+    std::thread sender([t] { t.send_message(Message("late")); });
+    sender.join();
+    test::drain();
+    CHECK(log.count(G_LOG_LEVEL_CRITICAL) == 0);
+    CHECK(log.count(G_LOG_LEVEL_WARNING) == 0);
+}

@@ -258,3 +258,40 @@ TEST_CASE("100,000 concurrent tasklets on timeouts all complete", "[scale]") {
     test::run_until([&] { return completed == n; }, 120);
     CHECK(completed == n);
 }
+
+// ---- API.md conformance ----
+
+TEST_CASE("a tasklet waiting on a timeout resumes inside the iteration that dispatches it") {
+    // API.md: "a tasklet waiting on a timeout runs inside the timeout's dispatch. No extra
+    // main-loop iteration is spent between the event and the resumption."
+    test::PrivateContext ctx;
+    auto t = []() -> Tasklet<> { co_await WaitForTimeout(5); }();
+    // The watchdog is a source of the same context: if it is what gets dispatched first, the
+    // tasklet has not ended and the check below fails instead of hanging.
+    GSource* watchdog = g_timeout_source_new(10000);
+    g_source_set_callback(watchdog, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; },
+                          nullptr, nullptr);
+    g_source_attach(watchdog, ctx.get());
+    while (!g_main_context_iteration(ctx.get(), TRUE)) {
+    }
+    CHECK(t.done()); // the first iteration that dispatched anything finished the tasklet
+    g_source_destroy(watchdog);
+    g_source_unref(watchdog);
+}
+
+TEST_CASE("both WaitForTimeout forms default to G_PRIORITY_DEFAULT and co_await yields void") {
+    using namespace std::chrono_literals;
+    CHECK(WaitForTimeout(10u).priority() == G_PRIORITY_DEFAULT);
+    CHECK(WaitForTimeout(10ms).priority() == G_PRIORITY_DEFAULT);
+    CHECK(WaitForTimeout(std::chrono::seconds(1), G_PRIORITY_LOW).priority() == G_PRIORITY_LOW);
+    const WaitForTimeout w(3u);
+    static_assert(std::is_same_v<decltype(w.timeout()), guint>);
+    static_assert(std::is_void_v<decltype(std::declval<WaitForTimeout&>().restart())>);
+    auto t = []() -> Tasklet<int> {
+        WaitForTimeout tick(1u, G_PRIORITY_HIGH);
+        for (int i = 0; i < 3; ++i)
+            co_await tick;
+        co_return 3;
+    }();
+    CHECK(test::run_with_watchdog(t) == 3);
+}

@@ -577,3 +577,94 @@ TEST_CASE("Event::is(tasklet) says whether a tasklet's end resumed the wait") {
     CHECK(test::run_with_watchdog(t) == 1);
     slow.cancel();
 }
+
+// ---- API.md conformance ----
+
+namespace {
+
+/// Records context() as seen from arm(), where a condition attaches its sources.
+class ContextProbe : public WaitCondition {
+public:
+    ~ContextProbe() override {
+        if (armed())
+            disarm();
+    }
+    bool trigger() { return fire(); }
+    GMainContext* seen = nullptr;
+
+protected:
+    void arm() override { seen = context(); }
+    void disarm() override {}
+};
+
+} // namespace
+
+TEST_CASE("the Event and WaitCondition members have the signatures API.md gives them") {
+    static_assert(std::is_abstract_v<WaitCondition>);
+    static_assert(std::has_virtual_destructor_v<WaitCondition>);
+    static_assert(!std::is_copy_constructible_v<WaitCondition>);
+    static_assert(!std::is_move_constructible_v<WaitCondition>);
+    const Manual m;
+    static_assert(std::is_same_v<decltype(m.triggered()), bool> && noexcept(m.triggered()));
+    static_assert(std::is_same_v<decltype(m.armed()), bool> && noexcept(m.armed()));
+    static_assert(std::is_same_v<decltype(m.owner()), AnyTasklet>);
+    using E = Event&;
+    static_assert(std::is_same_v<decltype(std::declval<E>().condition()), WaitCondition*>);
+    static_assert(std::is_same_v<decltype(std::declval<E>().is(m)), bool>);
+    static_assert(noexcept(std::declval<E>().is(m)));
+    static_assert(std::is_same_v<decltype(std::declval<E>().as<Manual>()), Manual*>);
+    static_assert(noexcept(std::declval<E>().as<Manual>()));
+    static_assert(std::is_same_v<decltype(std::declval<E>().message()), Message*>);
+    static_assert(noexcept(std::declval<E>().message()));
+    static_assert(std::is_same_v<decltype(std::declval<E>() == m), bool>);
+    static_assert(noexcept(std::declval<E>() == m));
+    CHECK_FALSE(m.armed());
+    CHECK_FALSE(m.owner());
+}
+
+TEST_CASE("a custom condition's context() is its owner's main context, not the default one") {
+    test::PrivateContext ctx;
+    ContextProbe probe;
+    auto t = [](ContextProbe& p) -> Tasklet<> { co_await p; }(probe);
+    CHECK(probe.seen == ctx.get());
+    CHECK(probe.seen == t.context());
+    CHECK_FALSE(probe.trigger()); // the owner ends inside fire(): "touch nothing after"
+    CHECK(t.done());
+}
+
+TEST_CASE("awaiting a built-in condition armed by another tasklet is a logic_error") {
+    WaitForTimeout shared(60000);
+    bool threw = false;
+    auto first = [](WaitForTimeout& w) -> Tasklet<> { co_await w; }(shared);
+    auto second_body = [&]() -> Tasklet<> {
+        try {
+            co_await any(WaitForIdle(), shared);
+        } catch (const std::logic_error&) {
+            threw = true;
+        }
+    };
+    auto second = second_body();
+    CHECK(threw);
+    CHECK(second.done());
+    CHECK(shared.owner() == first); // the first tasklet keeps it
+    first.cancel();
+    CHECK_FALSE(shared.armed());
+}
+
+TEST_CASE("get_event() returns one event, as often as asked, until the next suspension") {
+    Manual a;
+    Manual b;
+    std::vector<bool> same;
+    auto body = [&]() -> Tasklet<> {
+        Event& e = co_await any(a, b);
+        for (int i = 0; i < 3; ++i)
+            same.push_back(&get_event() == &e && get_event().is(b) && e.condition() == &b);
+        co_await a;
+        same.push_back(get_event().is(a));
+    };
+    auto t = body();
+    b.trigger();
+    a.trigger();
+    CHECK(t.done());
+    CHECK(same == std::vector<bool>{true, true, true, true});
+}
