@@ -65,8 +65,8 @@ case "$what" in
     test)
         case "$variant" in
         tsan)
-            cmake --build "$dir" -j "$jobs" --target test_threads test_thread_pool
-            ctest --test-dir "$dir" --output-on-failure -R '^test_thread' ;;
+            cmake --build "$dir" -j "$jobs" --target test_threads test_thread_pool test_lifetime
+            ctest --test-dir "$dir" --output-on-failure -R '^test_(thread|lifetime)' ;;
         valgrind)
             # 0 errors and nothing definitely or indirectly lost, in every test program
             # (scale tests excepted: valgrind is ~50x slower). No suppressions needed.

@@ -223,9 +223,16 @@ private:
     friend Trampoline;
     friend struct detail::Access;
 
+    // A call whose arguments throw on copy is not recorded at all (and not delivered).
     template <class... A> void accept(A&&... args) {
-        queue_.emplace_back(std::forward<A>(args)...);
-        last_ = queue_.back();
+        std::optional<Arguments> copy(std::in_place, std::forward<A>(args)...);
+        queue_.push_back(*copy);
+        try {
+            last_ = std::move(copy);
+        } catch (...) {
+            queue_.pop_back();
+            throw;
+        }
         pump();
     }
 

@@ -247,6 +247,7 @@ public:
     bool finish_wait(WaitCondition* const* conds, std::size_t n);
     void begin_full_wait(WaitCondition* const* conds, std::size_t n);
     void reset_event() noexcept;
+    void drop_keepalive() noexcept;
     void after_resume();
     Event& event() noexcept { return event_; }
 
@@ -319,6 +320,8 @@ private:
     void log_dropped(const Message& m, const char* why) const;
     void resolve_actions();
     bool filter_queue(bool take);
+    bool refilter_while_waiting(Message* m, AnyTasklet& keep);
+    MessageNode* enqueue(Message& m, AnyTasklet& keep);
     const ActionEntry* action_for(const std::string& name) const noexcept;
     void end_without_running() noexcept;
     void run_joins() noexcept;

@@ -79,7 +79,20 @@ inline void PromiseBase::destroy_frame(PromiseBase* p) noexcept {
 // A reference counted on the home thread, dropped on another: the home thread drops it.
 G_GNUC_NO_INLINE inline void PromiseBase::hand_back() noexcept {
     try {
-        sched_->post([this] { unref(false); });
+        sched_->post([this] {
+            sched_->adopt_if_orphaned(); // the thread that counted it may be gone
+            if (sched_->on_home_thread()) {
+                unref(false);
+                return;
+            }
+            // The context runs on another thread than its tasklets' home (not supported):
+            // handing the reference back again would go round forever.
+            g_log(log_domain, G_LOG_LEVEL_CRITICAL,
+                  "%s: its context is run by another thread than the one its tasklets belong "
+                  "to (not supported); a handle's reference cannot be given back: the frame "
+                  "is leaked",
+                  describe().c_str());
+        });
     } catch (...) { // out of memory: the frame is never freed, but nothing breaks
         g_log(log_domain, G_LOG_LEVEL_CRITICAL,
               "could not hand a tasklet reference back to its thread: the frame is leaked");
@@ -249,8 +262,47 @@ inline void PromiseBase::forget(WaitCondition* c) noexcept {
     unlink(c);
     if (event_.cond_ == c)
         event_.cond_ = nullptr;
-    if (c->is_messages_)
+    if (c->is_messages_) {
         actions_dirty_ = true;
+        // A WaitForMessages of the wait under way is gone: a queued message that the
+        // actions left now accept is delivered from the main loop, soon after.
+        if (state_ == State::suspended && started_ && extras_ && !extras_->queue.empty()) {
+            try {
+                sched_->defer([t = Access::share(this)] {
+                    PromiseBase* p = Access::promise(t);
+                    AnyTasklet none;
+                    if (p->state_ == State::suspended && p->actions_dirty_)
+                        p->refilter_while_waiting(nullptr, none);
+                });
+            } catch (...) { // out of memory: delivered with the next message or wait instead
+            }
+        }
+    }
+}
+
+// The actions changed while the tasklet waits (a WaitForMessages of its wait was destroyed):
+// the queue is filtered against them, and the first message they accept, in arrival order,
+// is delivered — before `m`, if a message is arriving, which then queues behind it. False
+// if none is accepted (`m` untouched).
+inline bool PromiseBase::refilter_while_waiting(Message* m, AnyTasklet& keep) {
+    resolve_actions();
+    filter_queue(false);
+    if (!extras_)
+        return false;
+    Extras& x = *extras_;
+    for (MessageNode* n = x.queue.front(); n; n = n->next) {
+        const ActionEntry* e = action_for(n->msg.name);
+        if (!e || e->action != MessageAction::accept)
+            continue;
+        if (m)
+            x.unfiltered = enqueue(*m, keep); // filtered at the next wait
+        x.queue.unlink(n);
+        x.taken = n; // recycled at the next wait, as for any message taken from the queue
+        n->msg.dest = Access::share(this);
+        Access::fire_message(*e->cond, &n->msg);
+        return true;
+    }
+    return false;
 }
 
 inline void PromiseBase::arm_one(WaitCondition* c) {
@@ -316,6 +368,8 @@ inline void PromiseBase::begin_full_wait(WaitCondition* const* conds, std::size_
             disarm_one(c);
         c = next;
     }
+    if (extras_)
+        drop_keepalive();
     std::size_t message_conds = 0;
     for (std::size_t i = 0; i < n; ++i)
         message_conds += conds[i]->is_messages_ ? 1 : 0;
@@ -345,8 +399,16 @@ inline void PromiseBase::reset_event() noexcept {
     if (extras_) {
         if (MessageNode* n = std::exchange(extras_->taken, nullptr))
             extras_->queue.recycle(n);
-        extras_->keepalive.reset();
+        drop_keepalive();
     }
+}
+
+// The WaitForTasklet that any() made and that fired lives until the next wait — longer if
+// that wait awaits it again (through get_event()): then it is armed, and goes once a wait
+// leaves it out.
+inline void PromiseBase::drop_keepalive() noexcept {
+    if (extras_->keepalive && !extras_->keepalive->armed_)
+        extras_->keepalive.reset();
 }
 
 // The conditions are armed: resolves the message actions if they changed, then looks for
@@ -439,6 +501,7 @@ inline bool PromiseBase::filter_queue(bool take) {
     auto take_node = [&](MessageNode* node, const ActionEntry* e) {
         x.queue.unlink(node);
         x.taken = node;
+        node->msg.dest = Access::share(this); // see enqueue()
         taken = e;
     };
     // Already filtered: only looked at for an accepted one to take.
@@ -474,23 +537,31 @@ inline void PromiseBase::log_dropped(const Message& m, const char* why) const {
           m.name.c_str(), why);
 }
 
+// A queued message does not hold its destination: the queue belongs to the destination, so
+// that would be a cycle keeping alive a tasklet nobody can reach (a deferred one never
+// started). Its `dest` moves to `keep`, which the caller drops last (it may be the last
+// reference: nothing is touched after), and is set again when the message is taken.
+inline MessageNode* PromiseBase::enqueue(Message& m, AnyTasklet& keep) {
+    MessageNode* n = extras().queue.push_back(std::move(m));
+    keep = std::move(n->msg.dest);
+    return n;
+}
+
 inline void PromiseBase::deliver(Message& m) {
+    AnyTasklet keep; // destroyed last; see enqueue()
     if (ended()) {
         log_dropped(m, "the tasklet has ended");
         return;
     }
     if (state_ != State::suspended || !started_) {
         // Running, sending, or not started yet: filtered at its next wait.
-        Extras& x = extras();
-        MessageNode* n = x.queue.push_back(std::move(m));
-        if (!x.unfiltered)
-            x.unfiltered = n;
+        MessageNode* n = enqueue(m, keep);
+        if (!extras_->unfiltered)
+            extras_->unfiltered = n;
         return;
     }
-    if (actions_dirty_) {
-        resolve_actions();
-        filter_queue(false);
-    }
+    if (actions_dirty_ && refilter_while_waiting(&m, keep))
+        return;
     const ActionEntry* e = action_for(m.name); // no entry without Extras: none allocated
     if (!e) {
         log_dropped(m, "no wait accepts or defers it");
@@ -500,7 +571,7 @@ inline void PromiseBase::deliver(Message& m) {
     case MessageAction::discard:
         return;
     case MessageAction::defer:
-        extras_->queue.push_back(std::move(m)); // filtered already (the actions are current)
+        enqueue(m, keep); // filtered already (the actions are current)
         return;
     case MessageAction::accept:
         // Delivered in place: the receiver runs until its next suspension inside this call,
@@ -567,8 +638,12 @@ inline void PromiseBase::run_joins() noexcept {
         run_joins_now();
 }
 
+// Runs the callbacks there are now, in order; one removed meanwhile does not run. One added
+// meanwhile (ids only grow) is left to the run add_join() scheduled: "soon after", from the
+// main loop, as for any callback added after the end.
 G_GNUC_NO_INLINE inline void PromiseBase::run_joins_now() noexcept {
-    while (extras_ && !extras_->joins.empty()) {
+    const std::uint64_t limit = next_join_id.load(std::memory_order_relaxed);
+    while (extras_ && !extras_->joins.empty() && extras_->joins.front().id < limit) {
         JoinEntry e = std::move(extras_->joins.front());
         extras_->joins.erase(extras_->joins.begin());
         try {
@@ -900,8 +975,8 @@ template <class T> T run_until_complete(Tasklet<T> t) {
     detail::PromiseBase* p = detail::Access::promise(t);
     if (!p)
         throw std::logic_error("tasklet: run_until_complete(): empty tasklet handle");
-    if (!p->started_ && !p->ended())
-        p->start();
+    // Checked before a deferred tasklet is started: its body must not run on a thread that
+    // cannot run its context.
     GMainContext* ctx = t.context();
     if (!g_main_context_acquire(ctx))
         throw std::logic_error(
@@ -910,6 +985,8 @@ template <class T> T run_until_complete(Tasklet<T> t) {
         GMainContext* ctx;
         ~Release() { g_main_context_release(ctx); }
     } release{ctx};
+    if (!p->started_ && !p->ended())
+        p->start();
     while (!p->ended())
         g_main_context_iteration(ctx, TRUE);
     if constexpr (std::is_void_v<T>)

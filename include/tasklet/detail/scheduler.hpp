@@ -165,11 +165,20 @@ private:
     // A batch left unfinished by a dispatch that is running a nested main loop counts too.
     bool has_immediate() const noexcept {
         return !idles_.empty() || (batch_ && !batch_->empty()) || !local_.empty() ||
+               (handover_ && handover_->next < handover_->work.size()) ||
                inbox_flag_.load(std::memory_order_acquire);
     }
     gint64 now(GSource* s) const noexcept {
         return clock_hook.now ? clock_hook.now(clock_hook.data) : g_source_get_time(s);
     }
+    /// Closures taken from the inbox (or the local queue) by one dispatch, and how far it
+    /// got: a nested dispatch (a closure ran a nested main loop) runs the rest first, so the
+    /// order of what was posted holds.
+    struct HandOver {
+        std::vector<std::function<void()>> work;
+        std::size_t next = 0;
+    };
+    static void run_work(HandOver& h) noexcept;
     void run_handed_over() noexcept;
     void run_batch(gint64 now) noexcept;
 
@@ -190,6 +199,7 @@ private:
     GSource* source_ = nullptr;
     LaneList idles_;
     LaneList* batch_ = nullptr; // the batch of the innermost dispatch running now
+    HandOver* handover_ = nullptr; // the closures of the innermost dispatch running now
     std::vector<Timer> heap_; // 4-ary: half the depth of a binary heap, children share a line
     std::vector<std::function<void()>> local_;
     std::mutex inbox_mutex_;
@@ -219,8 +229,14 @@ public:
             d = std::min(d, l->next_deadline());
         return d;
     }
-    /// True on the thread that created the scheduler: the only one that runs its tasklets.
-    bool on_home_thread() const noexcept { return home_ == &tls_thread_marker; }
+    /// True on the scheduler's home thread: the only one that runs its tasklets — the thread
+    /// that created it, or, once that thread has exited, the next one that uses it.
+    bool on_home_thread() const noexcept {
+        return home_.load(std::memory_order_relaxed) == &tls_thread_marker;
+    }
+    /// Makes this thread the home if the home thread has exited.
+    void adopt_if_orphaned() noexcept;
+    struct HomeReaper;
     /// Runs `fn` on the home thread from the main loop. Any thread; wakes the context.
     void post(std::function<void()> fn) { default_lane().post(std::move(fn)); }
     /// Runs `fn` at the next iteration of the main loop. Home thread only.
@@ -255,7 +271,9 @@ private:
 
     std::atomic<std::uint32_t> refs_{1};
     GMainContext* ctx_;
-    const char* home_;
+    // Compared with &tls_thread_marker; null once the home thread has exited (a later thread
+    // may get the same thread-local address, and must not pass for home by accident).
+    std::atomic<const char*> home_;
     std::atomic<Lane*> default_lane_{nullptr};
     Lane* idle_lane_ = nullptr; // home thread only
     mutable std::mutex lanes_mutex_; // lanes_ may grow from another thread (post())
@@ -448,29 +466,36 @@ inline gboolean Lane::check(GSource* s) noexcept {
     return l.has_immediate() || (!l.heap_.empty() && l.heap_.front().deadline <= l.now(s));
 }
 
-inline void Lane::run_handed_over() noexcept {
-    auto run = [](std::vector<std::function<void()>>& work) {
-        for (auto& fn : work) {
-            try {
-                fn();
-            } catch (...) {
-                log_callback_exception("a deferred call");
-            }
+inline void Lane::run_work(HandOver& h) noexcept {
+    while (h.next < h.work.size()) {
+        try {
+            h.work[h.next++]();
+        } catch (...) {
+            log_callback_exception("a deferred call");
         }
-    };
+    }
+}
+
+inline void Lane::run_handed_over() noexcept {
+    if (handover_)
+        run_work(*handover_); // nested: first what the dispatch further up did not run yet
     if (inbox_flag_.load(std::memory_order_acquire)) {
-        std::vector<std::function<void()>> work;
+        HandOver h;
         {
             std::lock_guard lock(inbox_mutex_);
-            work.swap(inbox_);
+            h.work.swap(inbox_);
             inbox_flag_.store(false, std::memory_order_relaxed);
         }
-        run(work);
+        HandOver* outer = std::exchange(handover_, &h);
+        run_work(h);
+        handover_ = outer;
     }
     if (!local_.empty()) {
-        std::vector<std::function<void()>> work;
-        work.swap(local_);
-        run(work);
+        HandOver h;
+        h.work.swap(local_);
+        HandOver* outer = std::exchange(handover_, &h);
+        run_work(h);
+        handover_ = outer;
     }
 }
 
@@ -526,8 +551,34 @@ inline void LaneCondition::unqueue() noexcept {
 
 // ---- Scheduler --------------------------------------------------------------------------
 
+/// Armed on a thread that is home to a scheduler: when the thread exits, its schedulers
+/// lose their home, and the next thread that uses one (creates a tasklet on its context, or
+/// gives back a reference from its main loop) becomes their home. The references counted on
+/// the old thread pass to it: that thread can no longer touch them.
+struct Scheduler::HomeReaper {
+    bool armed = false;
+    ~HomeReaper() {
+        Registry& r = registry();
+        std::lock_guard lock(r.mutex);
+        for (auto& entry : r.map) {
+            const char* me = &tls_thread_marker;
+            entry.second->home_.compare_exchange_strong(me, nullptr, std::memory_order_acq_rel);
+        }
+    }
+};
+inline thread_local Scheduler::HomeReaper home_reaper;
+
 inline Scheduler::Scheduler(GMainContext* ctx)
-    : ctx_(g_main_context_ref(ctx)), home_(&tls_thread_marker) {}
+    : ctx_(g_main_context_ref(ctx)), home_(&tls_thread_marker) {
+    home_reaper.armed = true; // constructs it: its destructor runs when this thread exits
+}
+
+inline void Scheduler::adopt_if_orphaned() noexcept {
+    const char* none = nullptr;
+    if (home_.load(std::memory_order_relaxed) == nullptr &&
+        home_.compare_exchange_strong(none, &tls_thread_marker, std::memory_order_acq_rel))
+        home_reaper.armed = true;
+}
 
 inline Scheduler::~Scheduler() {
     for (Lane* l : lanes_)
@@ -583,8 +634,10 @@ inline Scheduler* Scheduler::acquire(GMainContext* ctx) {
     Registry& r = registry();
     std::lock_guard lock(r.mutex);
     auto it = r.map.find(ctx);
-    if (it != r.map.end() && it->second->try_ref())
+    if (it != r.map.end() && it->second->try_ref()) {
+        it->second->adopt_if_orphaned();
         return it->second;
+    }
     auto fresh = std::unique_ptr<Scheduler>(new Scheduler(ctx));
     r.map[ctx] = fresh.get();
     return fresh.release();
