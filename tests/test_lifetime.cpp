@@ -457,6 +457,36 @@ TEST_CASE("the last handle of a tasklet made by a thread that has ended is freed
     g_main_context_unref(ctx);
 }
 
+TEST_CASE("waiting for a tasklet whose context runs on another thread is a logic_error") {
+    test::PrivateContext ctx;
+    GMainContext* worker_ctx = g_main_context_new();
+    Gate made, done;
+    AnyTasklet there;
+    std::thread worker([&] {
+        g_main_context_push_thread_default(worker_ctx);
+        there = wait_for("never");
+        made.set();
+        done.wait();
+        there.cancel(); // ends it here, on its own thread
+        there = {};
+        g_main_context_pop_thread_default(worker_ctx);
+    });
+    REQUIRE(made.wait());
+    auto body = [&]() -> Tasklet<std::string> {
+        try {
+            co_await WaitForTasklet<>(there);
+        } catch (const std::logic_error& e) {
+            co_return e.what();
+        }
+        co_return "no error";
+    };
+    std::string what = test::run_with_watchdog(body(), 5.0);
+    done.set();
+    worker.join();
+    CHECK(what.find("another thread") != std::string::npos);
+    g_main_context_unref(worker_ctx);
+}
+
 TEST_CASE("covers: handles copied and dropped on another thread while the tasklet ends here "
           "free the frame once, on some thread, after the end") {
     // The end's "nobody else holds a handle" check races with atomic copies made elsewhere.

@@ -704,6 +704,10 @@ inline void JoinWaiter::arm() {
     PromiseBase& t = target();
     if (&t == Access::owner(*this))
         throw std::logic_error("tasklet: a tasklet cannot wait for itself");
+    // Its end is announced on its own thread, which would resume the waiter there.
+    if (!t.sched_->on_home_thread())
+        throw std::logic_error("tasklet: cannot wait for a tasklet whose context runs on "
+                               "another thread (send it a message, or a join callback)");
     if (t.ended()) {
         fire(); // the owner is running: the event is pending and completes the wait at once
         return;
