@@ -111,12 +111,12 @@ void attach(GSource* s, GSourceFunc fn, gpointer data, GMainContext* ctx) {
 struct Row {
     Row(std::string n, std::string u) : name(std::move(n)), unit(std::move(u)) {}
     std::string name;
-    std::string unit;      // of both figures
-    double tasklet = NAN;  // lower is better
+    std::string unit;     // of both figures
+    double tasklet = NAN; // lower is better
     double glib = NAN;
-    std::string target;    // what "met" means
+    std::string target; // what "met" means
     bool met = false;
-    std::string note;      // n, wall time vs ideal, ...
+    std::string note; // n, wall time vs ideal, ...
 };
 
 int repeat = 3; // --repeat: each side runs this many times and the best run counts
@@ -239,7 +239,8 @@ void bench_idle_resume_10k_timers() {
             std::vector<GSource*> pending;
             for (int i = 0; i < timers; ++i) {
                 GSource* s = g_timeout_source_new(one_day_ms);
-                attach(s, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, fc.get());
+                attach(
+                    s, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, fc.get());
                 pending.push_back(s);
             }
             // n = 5,000: GLib scans every pending source on every iteration.
@@ -564,8 +565,7 @@ void bench_ping_pong() {
                 a.queued = 0;
             }
             double dt = op_clock_s() - t0;
-            check(a.count == n_plain && b.count == n_plain &&
-                      a.sum == n_plain * (n_plain - 1) / 2,
+            check(a.count == n_plain && b.count == n_plain && a.sum == n_plain * (n_plain - 1) / 2,
                   r.name.c_str(), "plain message count and checksum");
             return dt * 1e9 / (2.0 * n_plain);
         });
@@ -621,7 +621,8 @@ void bench_spawn() {
             long sum = 0;
             double t0 = op_clock_s();
             for (long i = 0; i < n_plain; ++i)
-                child_async(i, [](long v, gpointer data) { *static_cast<long*>(data) += v; }, &sum);
+                child_async(
+                    i, [](long v, gpointer data) { *static_cast<long*>(data) += v; }, &sum);
             double dt = op_clock_s() - t0;
             check(sum == n_plain * (n_plain - 1) / 2, r.name.c_str(), "plain checksum");
             return dt * 1e9 / n_plain;
@@ -684,11 +685,9 @@ void bench_io_pingpong() {
             long hops = 0;
             IoEnd a{sv[0], n, &hops}, b{sv[1], n, &hops};
             GSource* sa = g_unix_fd_source_new(sv[0], G_IO_IN);
-            attach(sa, G_SOURCE_FUNC(io_cb), &a,
-                   fc.get());
+            attach(sa, G_SOURCE_FUNC(io_cb), &a, fc.get());
             GSource* sb = g_unix_fd_source_new(sv[1], G_IO_IN);
-            attach(sb, G_SOURCE_FUNC(io_cb), &b,
-                   fc.get());
+            attach(sb, G_SOURCE_FUNC(io_cb), &b, fc.get());
             double t0 = op_clock_s();
             check(write_byte(sv[0], 0), r.name.c_str(), "first write");
             fc.run_until([&] { return hops == 2 * n; });
@@ -758,7 +757,8 @@ int memory_child(std::string_view side) {
         ss.reserve(memory_count + 1);
         auto add = [&] {
             GSource* s = g_timeout_source_new(one_day_ms);
-            attach(s, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, fc.get());
+            attach(
+                s, [](gpointer) { return G_SOURCE_REMOVE; }, nullptr, fc.get());
             ss.push_back(s);
         };
         add();
@@ -872,11 +872,10 @@ std::string figure(double v) {
 void print_table() {
     std::printf("| %-22s | %-12s | %10s | %10s | %6s | %-36s | %-4s | %s\n", "benchmark", "unit",
                 "tasklet", "plain GLib", "ratio", "target", "met", "note |");
-    std::printf("|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(24, '-').c_str(),
-                std::string(14, '-').c_str(), std::string(12, '-').c_str(),
-                std::string(12, '-').c_str(), std::string(8, '-').c_str(),
-                std::string(38, '-').c_str(), std::string(6, '-').c_str(),
-                std::string(6, '-').c_str());
+    std::printf(
+        "|%s|%s|%s|%s|%s|%s|%s|%s|\n", std::string(24, '-').c_str(), std::string(14, '-').c_str(),
+        std::string(12, '-').c_str(), std::string(12, '-').c_str(), std::string(8, '-').c_str(),
+        std::string(38, '-').c_str(), std::string(6, '-').c_str(), std::string(6, '-').c_str());
     for (const Row& r : rows) {
         std::string ratio = std::isnan(r.tasklet / r.glib) ? "-" : figure(r.tasklet / r.glib) + "x";
         std::printf("| %-22s | %-12s | %10s | %10s | %6s | %-36s | %-4s | %s |\n", r.name.c_str(),
@@ -908,7 +907,9 @@ int main(int argc, char** argv) {
                 std::printf("%s\n", b.name);
             return 0;
         } else if (a == "-h" || a == "--help") {
-            std::printf("usage: %s [--json] [--list] [--repeat N] [--side tasklet|glib] [benchmark-or-prefix...]\n", argv[0]);
+            std::printf("usage: %s [--json] [--list] [--repeat N] [--side tasklet|glib] "
+                        "[benchmark-or-prefix...]\n",
+                        argv[0]);
             return 0;
         } else if (!a.empty() && a[0] == '-') {
             std::fprintf(stderr, "tasklet_bench: unknown option %s\n", argv[i]);

@@ -37,8 +37,8 @@ inline bool run_until(const std::function<bool()>& done, double seconds = 10.0,
     g_source_destroy(watchdog);
     g_source_unref(watchdog);
     if (expired)
-        FAIL_CHECK("watchdog: the main loop did not reach the expected state within "
-                   << seconds << " s");
+        FAIL_CHECK("watchdog: the main loop did not reach the expected state within " << seconds
+                                                                                      << " s");
     return !expired;
 }
 
@@ -125,8 +125,7 @@ public:
     LogCapture() {
         id_ = g_log_set_handler(
             "tasklet",
-            static_cast<GLogLevelFlags>(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL |
-                                        G_LOG_FLAG_RECURSION),
+            static_cast<GLogLevelFlags>(G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION),
             [](const gchar*, GLogLevelFlags level, const gchar* message, gpointer self) {
                 static_cast<LogCapture*>(self)->lines.push_back(
                     {static_cast<GLogLevelFlags>(level & G_LOG_LEVEL_MASK), message});

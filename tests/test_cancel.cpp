@@ -172,12 +172,24 @@ TEST_CASE("cancel disarms every armed condition, whatever the wait") {
 
     auto scenario = [&](int point) -> Tasklet<> {
         switch (point) {
-        case 0: co_await timeout; break;
-        case 1: co_await idle; break;
-        case 2: co_await messages; break;
-        case 3: co_await join; break;
-        case 4: co_await any(timeout, idle, messages, join); break;
-        case 5: co_await any(timeout, WaitForTimeout(50000), other); break;
+        case 0:
+            co_await timeout;
+            break;
+        case 1:
+            co_await idle;
+            break;
+        case 2:
+            co_await messages;
+            break;
+        case 3:
+            co_await join;
+            break;
+        case 4:
+            co_await any(timeout, idle, messages, join);
+            break;
+        case 5:
+            co_await any(timeout, WaitForTimeout(50000), other);
+            break;
         }
     };
     for (int point = 0; point < 6; ++point) {

@@ -58,10 +58,9 @@ TEST_CASE("subprocess reports every child's exit code and the killed one's signa
     // Results are printed in start order; "(... ended)" lines may come in between, in
     // completion order.
     std::size_t at = 0;
-    for (const char* line :
-         {"child 1 exited with code 1\n", "child 2 exited with code 2\n",
-          "child 3 exited with code 3\n", "child killed was killed by signal 9\n",
-          "4 children done\n"}) {
+    for (const char* line : {"child 1 exited with code 1\n", "child 2 exited with code 2\n",
+                             "child 3 exited with code 3\n",
+                             "child killed was killed by signal 9\n", "4 children done\n"}) {
         std::size_t found = r.out.find(line, at);
         CHECK(found != std::string::npos);
         if (found != std::string::npos)

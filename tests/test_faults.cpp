@@ -29,9 +29,7 @@ struct Kit : test::Kit {
 };
 
 /// What once() throws after an await of `kind`.
-std::string boom_after(int kind) {
-    return std::string("boom after ") + kind_name(kind);
-}
+std::string boom_after(int kind) { return std::string("boom after ") + kind_name(kind); }
 
 /// Waits once on a temporary condition of `kind`, then throws or returns `kind`. The
 /// condition is destroyed as soon as the tasklet resumes (inside the condition's fire()).
@@ -89,9 +87,7 @@ Tasklet<int> once(Kit& kit, int kind, bool throws) {
 }
 
 /// Sources attached to `ctx`, not counting run_until()'s watchdog while it runs.
-std::size_t sources_in_loop(GMainContext* ctx) {
-    return test::attached_sources(ctx) - 1;
-}
+std::size_t sources_in_loop(GMainContext* ctx) { return test::attached_sources(ctx) - 1; }
 
 /// A private context in which every kind has run once to completion, so the scheduler's lanes
 /// exist; `baseline` is the number of sources attached then (the lanes).
@@ -348,7 +344,7 @@ TEST_CASE("a child killed while its tasklet waits on something else is reported 
         if (!e.is(later))
             co_return -1;
         co_await WaitForMessages("go"); // proc is not part of this wait: disarmed
-        co_return co_await proc;       // armed again after the child died
+        co_return co_await proc;        // armed again after the child died
     }(proc, later);
     t.send_message(Message("later"));
     REQUIRE(t.state() == State::suspended);
@@ -430,8 +426,8 @@ TEST_CASE("a tasklet resumed in an emission may cancel another tasklet resumed i
     b_handle = b;
     g_action_activate(G_ACTION(action), nullptr);
     if (first_cancels) {
-        CHECK(trace == std::vector<std::string>{"a resumed", "b got Cancelled",
-                                                "a cancelled the other"});
+        CHECK(trace ==
+              std::vector<std::string>{"a resumed", "b got Cancelled", "a cancelled the other"});
         CHECK(b.cancelled());
         CHECK_FALSE(a.done());
         CHECK_FALSE(sig_b.armed());
@@ -481,8 +477,8 @@ TEST_CASE("the caller cancels the tasklet from inside the call that resumed it",
     });
     trace.push_back("call returned");
     CHECK(answer == 5);
-    CHECK(trace == std::vector<std::string>{"caller cancels", "cancelled inside the call",
-                                            "call returned"});
+    CHECK(trace ==
+          std::vector<std::string>{"caller cancels", "cancelled inside the call", "call returned"});
     CHECK(t.cancelled());
     CHECK(target == nullptr);
 }

@@ -7,17 +7,17 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <fcntl.h>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <algorithm>
-#include <cstdint>
-#include <vector>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 using namespace tasklet;
 using detail::ObjectRef;
@@ -183,14 +183,14 @@ TEST_CASE("a WaitForAsync awaited again runs its call again") {
     auto body = [&]() -> Tasklet<int> {
         WaitForAsync op([&](GCancellable* c, GAsyncReadyCallback cb, gpointer data) {
             ++starts;
-            g_file_query_info_async(f.get(), G_FILE_ATTRIBUTE_STANDARD_SIZE,
-                                    G_FILE_QUERY_INFO_NONE, G_PRIORITY_DEFAULT, c, cb, data);
+            g_file_query_info_async(f.get(), G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE,
+                                    G_PRIORITY_DEFAULT, c, cb, data);
         });
         int done = 0;
         for (int i = 0; i < 3; ++i) {
             AsyncResult r = co_await op;
-            ObjectRef<GFileInfo> info = ObjectRef<GFileInfo>::adopt(
-                g_file_query_info_finish(f.get(), r, throw_on_error()));
+            ObjectRef<GFileInfo> info =
+                ObjectRef<GFileInfo>::adopt(g_file_query_info_finish(f.get(), r, throw_on_error()));
             done += g_file_info_get_size(info.get()) == 1;
         }
         co_return done;
@@ -285,7 +285,8 @@ TEST_CASE("a call completed inside the starter, awaited again, runs the call aga
     CHECK(depths.size() == 6);
 }
 
-TEST_CASE("a condition destroyed by its tasklet right after a synchronous result is not used after") {
+TEST_CASE(
+    "a condition destroyed by its tasklet right after a synchronous result is not used after") {
     std::vector<std::uintptr_t> depths;
     auto body = [&]() -> Tasklet<int> {
         int done = 0;

@@ -70,13 +70,9 @@ tasklet::detail::ObjectRef<GSocket> socket_from(Fd& fd) {
     return tasklet::detail::ObjectRef<GSocket>::adopt(s);
 }
 
-bool has(GIOCondition c, GIOCondition bit) {
-    return (c & bit) != 0;
-}
+bool has(GIOCondition c, GIOCondition bit) { return (c & bit) != 0; }
 
-GMainContext* ctx() {
-    return g_main_context_default();
-}
+GMainContext* ctx() { return g_main_context_default(); }
 
 /// Counts main-loop iterations while `ms` milliseconds pass: a busy source makes it huge.
 int iterations_during(guint ms) {
@@ -365,8 +361,7 @@ TEST_CASE("WaitForIO asks for G_IO_IN at G_PRIORITY_DEFAULT unless told otherwis
     CHECK(out.requested() == G_IO_OUT);
     CHECK(out.priority() == G_PRIORITY_HIGH);
     static_assert(std::is_same_v<decltype(out.condition()), GIOCondition>);
-    static_assert(
-        std::is_same_v<decltype(operator co_await(out).await_resume()), GIOCondition>);
+    static_assert(std::is_same_v<decltype(operator co_await(out).await_resume()), GIOCondition>);
 }
 
 TEST_CASE("G_IO_ERR is reported even when not asked for", "[io]") {

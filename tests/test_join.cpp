@@ -312,9 +312,8 @@ TEST_CASE("co_await on an ended tasklet still honours a pending cancel and reset
 
 TEST_CASE("WaitForTasklet<> takes a Tasklet<T> of any T, and its members are as documented") {
     static_assert(std::is_same_v<decltype(std::declval<WaitForTasklet<int>&>().retval()), int&>);
-    static_assert(
-        std::is_same_v<decltype(std::declval<const WaitForTasklet<int>&>().tasklet()),
-                       Tasklet<int>>);
+    static_assert(std::is_same_v<decltype(std::declval<const WaitForTasklet<int>&>().tasklet()),
+                                 Tasklet<int>>);
     static_assert(std::is_same_v<
                   decltype(operator co_await(std::declval<WaitForTasklet<int>&>()).await_resume()),
                   int&>);

@@ -169,7 +169,7 @@ TEST_CASE("covers: a receiver that drops the sender's last handle, destroys its 
             w.reset(); // the condition that accepted it
             CHECK(get_event().condition() == nullptr);
             seen_after_destroy = get_event().message()->name;
-            sender_handle = {}; // the last handle outside: the sender is still sending
+            sender_handle = {};              // the last handle outside: the sender is still sending
             co_await Message("reply", back); // the sender is in msgsend: queued for its next wait
         }
         co_await WaitForMessages("never");
@@ -282,8 +282,8 @@ TEST_CASE("covers: waiters resumed by a tasklet's end may cancel or destroy the 
     auto t1_body = [&]() -> Tasklet<> {
         co_await target;
         ++first;
-        t2.cancel();  // suspended on the same target: resumed here with Cancelled
-        w3.reset();   // the third waiter's condition, linked on the target
+        t2.cancel(); // suspended on the same target: resumed here with Cancelled
+        w3.reset();  // the third waiter's condition, linked on the target
     };
     auto t2_body = [&]() -> Tasklet<> {
         bool cancelled = false;
@@ -527,10 +527,12 @@ TEST_CASE("run_until_complete() from a thread that cannot run the context throws
           "a deferred tasklet") {
     test::PrivateContext ctx; // pushed: this thread owns the context
     bool ran = false;
-    auto t = deferred([](bool& ran) -> Tasklet<> {
-        ran = true;
-        co_return;
-    }, std::ref(ran));
+    auto t = deferred(
+        [](bool& ran) -> Tasklet<> {
+            ran = true;
+            co_return;
+        },
+        std::ref(ran));
     bool threw = false;
     std::thread([&] {
         try {

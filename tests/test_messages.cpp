@@ -31,9 +31,7 @@ Tasklet<> collect(WaitForMessages& w, Names& names, Waits before = {}) {
     }
 }
 
-Names names_of(const NameList& l) {
-    return {l.names().begin(), l.names().end()};
-}
+Names names_of(const NameList& l) { return {l.names().begin(), l.names().end()}; }
 
 } // namespace
 
@@ -566,7 +564,7 @@ TEST_CASE("a long queue keeps arrival order while taken from the middle and filt
         send(i);
     CHECK(got.empty());
     t.send_message(Message("go"));
-    CHECK(got == want_a); // the 66 queued a's, taken without suspending
+    CHECK(got == want_a);       // the 66 queued a's, taken without suspending
     while (want_a.size() < 160) // 10 more a's than the loop takes: discarded by the last wait
         send(i++);
     t.send_message(Message("stop"));
@@ -595,8 +593,7 @@ TEST_CASE("every brace spelling of WaitForMessages gives each list its action") 
     CHECK(*empty_accept.action_for("x") == MessageAction::defer);
     CHECK(*empty_lists.action_for("y") == MessageAction::defer);
     CHECK(defaults.action_for("x") == nullptr);
-    static_assert(
-        std::is_same_v<decltype(operator co_await(one).await_resume()), Message>);
+    static_assert(std::is_same_v<decltype(operator co_await(one).await_resume()), Message>);
     static_assert(std::is_same_v<decltype(NameList().names()), std::span<const std::string>>);
 }
 

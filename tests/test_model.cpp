@@ -151,9 +151,7 @@ Actions random_actions(Rng& r) {
     return a;
 }
 
-int random_name(Rng& r) {
-    return r.chance(8) ? 4 : r.below(kListed);
-}
+int random_name(Rng& r) { return r.chance(8) ? 4 : r.below(kListed); }
 
 Step random_wait(Rng& r, Program& p, const Step* previous) {
     Step s;
@@ -319,9 +317,7 @@ std::string describe(const Scenario& sc) {
 
 using Trace = std::vector<std::string>;
 
-std::string who(int t) {
-    return t < 0 ? std::string("ext") : "t" + std::to_string(t);
-}
+std::string who(int t) { return t < 0 ? std::string("ext") : "t" + std::to_string(t); }
 
 std::string line_send(int from, int to, int name, int value, bool direct = false) {
     return who(from) + (direct ? " calls send_message(" : " sends ") +
@@ -339,12 +335,8 @@ std::string line_wake(int t, Kind kind, int index) {
 std::string line_drop(const std::string& t, const std::string& name, bool ended) {
     return t + " drops " + name + (ended ? " (ended)" : " (no action)");
 }
-std::string line_end(int t) {
-    return "t" + std::to_string(t) + " ends";
-}
-std::string line_iteration(std::size_t k) {
-    return "-- iteration " + std::to_string(k);
-}
+std::string line_end(int t) { return "t" + std::to_string(t) + " ends"; }
+std::string line_iteration(std::size_t k) { return "-- iteration " + std::to_string(k); }
 
 // ---- the reference model -------------------------------------------------------------------
 
@@ -752,9 +744,7 @@ Trace run_model(const Scenario& sc, Mutation mutation = Mutation::none,
 // ---- the library ----------------------------------------------------------------------------
 
 gint64 virtual_now = 0;
-gint64 read_virtual_clock(void*) {
-    return virtual_now;
-}
+gint64 read_virtual_clock(void*) { return virtual_now; }
 
 struct Real {
     const Scenario* sc;

@@ -10,10 +10,13 @@ using namespace tasklet;
 namespace {
 // Quits `loop` after `ms` milliseconds (a GLib timeout on the default context).
 void quit_after(GMainLoop* loop, guint ms) {
-    g_timeout_add(ms, [](gpointer l) -> gboolean {
-        g_main_loop_quit(static_cast<GMainLoop*>(l));
-        return G_SOURCE_REMOVE;
-    }, loop);
+    g_timeout_add(
+        ms,
+        [](gpointer l) -> gboolean {
+            g_main_loop_quit(static_cast<GMainLoop*>(l));
+            return G_SOURCE_REMOVE;
+        },
+        loop);
 }
 } // namespace
 

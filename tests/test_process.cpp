@@ -175,8 +175,9 @@ TEST_CASE("status() before the process ended is a logic error", "[process]") {
 
 TEST_CASE("co_await on a WaitForProcess yields the int wait status; accessors are as documented",
           "[process]") {
-    static_assert(std::is_same_v<
-                  decltype(operator co_await(std::declval<WaitForProcess&>()).await_resume()), int>);
+    static_assert(
+        std::is_same_v<decltype(operator co_await(std::declval<WaitForProcess&>()).await_resume()),
+                       int>);
     const WaitForProcess* w = nullptr;
     static_assert(std::is_same_v<decltype(w->pid()), GPid>);
     static_assert(std::is_same_v<decltype(w->status()), int>);

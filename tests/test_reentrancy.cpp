@@ -13,10 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
-#include <vector>
 #include <sys/wait.h>
+#include <tuple>
 #include <unistd.h>
+#include <vector>
 
 // A small GObject type: "ping" () -> void, and "ask" (int) -> int.
 G_BEGIN_DECLS
@@ -37,10 +37,10 @@ guint sig_ask;
 
 static void re_emitter_class_init(ReEmitterClass* klass) {
     GType t = G_TYPE_FROM_CLASS(klass);
-    sig_ping = g_signal_new("ping", t, G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr,
-                            G_TYPE_NONE, 0);
-    sig_ask = g_signal_new("ask", t, G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr, G_TYPE_INT,
-                           1, G_TYPE_INT);
+    sig_ping =
+        g_signal_new("ping", t, G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
+    sig_ask = g_signal_new("ask", t, G_SIGNAL_RUN_LAST, 0, nullptr, nullptr, nullptr, G_TYPE_INT, 1,
+                           G_TYPE_INT);
 }
 
 static void re_emitter_init(ReEmitter*) {}
@@ -171,11 +171,11 @@ TEST_CASE("an armed 0 ms timeout does not starve the nested main loop its taskle
         co_await any(tick, go); // completes at once with `go`; `tick` stays armed and queued
         Once idle(g_idle_source_new(), [&] { idle_ran = true; }); // G_PRIORITY_DEFAULT_IDLE
         r = run_nested([&] { return idle_ran; }); // `tick` fires in here: the event is kept
-        co_await tick;                             // and completes this wait at once
+        co_await tick;                            // and completes this wait at once
         co_await tick; // and it is back on the timer heap: it ticks again
     }(idle_ran, r);
     test::run_with_watchdog(t);
-    CHECK(r.done);            // the idle ran: the loop was not starved
+    CHECK(r.done);             // the idle ran: the loop was not starved
     CHECK(r.iterations < 100); // nor did it spin
 }
 
@@ -235,9 +235,9 @@ TEST_CASE("an object finalized inside its tasklet's nested main loop does not st
             idle.emplace(g_idle_source_new(), [&] { idle_ran = true; });
         });
         r = run_nested([&] { return idle_ran; });
-        Emission e = co_await sig; // the kept event: destroyed
+        Emission e = co_await sig;     // the kept event: destroyed
         Emission again = co_await sig; // a wait on a finalized instance still ends
-        co_return e.destroyed && again.destroyed;
+        co_return e.destroyed&& again.destroyed;
     }(obj, idle_ran, r);
     CHECK(test::run_with_watchdog(t));
     CHECK(r.done);
@@ -419,7 +419,7 @@ TEST_CASE("a tasklet that re-emits inside an emission answers only the emission 
         gint inner = 0;
         g_signal_emit(obj, sig_ask, 0, 2, &inner); // B, inside A: we are running, so B is kept
         trace.push_back("B returned " + std::to_string(inner));
-        sig.set_return_value(10); // A's answer
+        sig.set_return_value(10);       // A's answer
         Emission second = co_await sig; // B, already over: completes at once
         trace.push_back("woken by " + std::to_string(second.arg<int>(0)));
         // B has returned: there is no emission to answer now.
@@ -538,10 +538,10 @@ TEST_CASE("the GType form armed by a tasklet that an earlier emission hook resum
     WaitForCall<void()> go_type;
     WaitForCall<void()> go_instance;
     // Registered after the library's hook: called after it, in the same emission.
-    HookGuard x1{sig_ping, g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go_type,
-                                                      nullptr)};
-    HookGuard x2{sig_ping, g_signal_add_emission_hook(sig_ping, 0, &call_from_hook,
-                                                      &go_instance, nullptr)};
+    HookGuard x1{sig_ping,
+                 g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go_type, nullptr)};
+    HookGuard x2{sig_ping,
+                 g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go_instance, nullptr)};
     int by_type = 0;
     int by_instance = 0;
     auto t1 = [](WaitForCall<void()>& go, int& seen) -> Tasklet<> {
@@ -585,8 +585,7 @@ TEST_CASE("a GType-form condition left and armed again within one emission is re
         }
     }(go, seen);
     // Added after the library's hook: called after it, in the same emission.
-    HookGuard x{sig_ping,
-                g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go, nullptr)};
+    HookGuard x{sig_ping, g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go, nullptr)};
     g_signal_emit(obj, sig_ping, 0); // `go` resumes the tasklet, which arms `sig` again
     CHECK(seen == 1);                // one emission, one wakeup
     t.cancel();
@@ -603,7 +602,7 @@ TEST_CASE("a custom condition disarmed as its tasklet ends is disarmed inside th
         co_await any(during_wait, at_end, go); // completes at once with `go`
         go();
         co_await any(at_end, go); // `during_wait` is disarmed here, inside the tasklet
-    }(during_wait, at_end); // ends: `at_end` is disarmed by the ending tasklet
+    }(during_wait, at_end);       // ends: `at_end` is disarmed by the ending tasklet
     REQUIRE(t.done());
     t.return_value();
     CHECK(during_wait.disarms == 1);
@@ -620,8 +619,7 @@ TEST_CASE("a GType-form hook removed by an earlier hook of the same emission is 
     GObject* obj = G_OBJECT(g_object_new(RE_TYPE_EMITTER, nullptr));
     WaitForCall<void()> go;
     WaitForCall<void()> go2;
-    HookGuard x{sig_ping,
-                g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go, nullptr)};
+    HookGuard x{sig_ping, g_signal_add_emission_hook(sig_ping, 0, &call_from_hook, &go, nullptr)};
     int seen = 0;
     auto t = [](WaitForCall<void()>& go, WaitForCall<void()>& go2, int& seen) -> Tasklet<> {
         WaitForSignal sig(RE_TYPE_EMITTER, "ping");

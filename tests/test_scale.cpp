@@ -65,8 +65,8 @@ void report(const char* what, long n, double before, double peak, double after, 
     double trimmed = rss_mib();
     std::printf("[scale] %s: n=%ld, %.2f s; RSS before %.1f MiB, peak %.1f MiB (%.0f bytes per "
                 "item), after %.1f MiB, after malloc_trim %.1f MiB\n",
-                what, n, secs, before, peak, std::max(0.0, peak - before) * 1024.0 * 1024.0 / double(n),
-                after, trimmed);
+                what, n, secs, before, peak,
+                std::max(0.0, peak - before) * 1024.0 * 1024.0 / double(n), after, trimmed);
     std::fflush(stdout);
 }
 
@@ -111,7 +111,7 @@ TEST_CASE("a million tasklets on timeouts: half on one-day timeouts are cancelle
     test::drain();
     const double after = rss_mib();
     report("timeouts", n, before, peak, after, seconds_since(start));
-    if (!sanitized) // (ASan's quarantine holds freed memory for a while)
+    if (!sanitized)                  // (ASan's quarantine holds freed memory for a while)
         CHECK(after <= peak + 16.0); // nothing accumulates once they ended (sanity bound)
 }
 

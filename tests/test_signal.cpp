@@ -533,9 +533,9 @@ TEST_CASE("an emission on another thread is ignored with a warning", "[signal]")
 
 TEST_CASE("co_await on a WaitForSignal yields an Emission with the members API.md lists",
           "[signal]") {
-    static_assert(std::is_same_v<
-                  decltype(operator co_await(std::declval<WaitForSignal&>()).await_resume()),
-                  Emission>);
+    static_assert(
+        std::is_same_v<decltype(operator co_await(std::declval<WaitForSignal&>()).await_resume()),
+                       Emission>);
     static_assert(std::is_same_v<decltype(Emission::object), GObject*>);
     static_assert(std::is_same_v<decltype(Emission::args), std::vector<GValue>>);
     static_assert(std::is_same_v<decltype(Emission::destroyed), bool>);

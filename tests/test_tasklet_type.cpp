@@ -137,9 +137,7 @@ TEST_CASE("state() is msgsend for a tasklet whose synchronous send is being deli
         sender_seen = m.sender;
         sender_state = m.sender.state();
     };
-    auto sender_body = [](AnyTasklet dest) -> Tasklet<> {
-        co_await Message("hello", dest);
-    };
+    auto sender_body = [](AnyTasklet dest) -> Tasklet<> { co_await Message("hello", dest); };
     auto receiver = receiver_body();
     auto sender = sender_body(receiver);
     CHECK(receiver.done());

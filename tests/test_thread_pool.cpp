@@ -108,8 +108,7 @@ struct Probe {
     std::thread::id* destroyed_on;
     Probe(std::shared_ptr<std::atomic<bool>> d, std::thread::id* on)
         : destroyed(std::move(d)), destroyed_on(on) {}
-    Probe(Probe&& o) noexcept
-        : destroyed(std::move(o.destroyed)), destroyed_on(o.destroyed_on) {}
+    Probe(Probe&& o) noexcept : destroyed(std::move(o.destroyed)), destroyed_on(o.destroyed_on) {}
     ~Probe() {
         if (destroyed) { // not moved from
             *destroyed_on = std::this_thread::get_id();

@@ -3,9 +3,9 @@
 #include "support.hpp"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
-#include <map>
 #include <thread>
 #include <vector>
 
@@ -109,8 +109,8 @@ TEST_CASE("4 threads x 10,000 messages to tasklets on two contexts keep per-send
         receiver(senders * per_sender / 2, received_main, order_ok, thread_ok, g_thread_self());
     Tasklet<int> on_worker;
     worker.invoke([&] {
-        on_worker = receiver(senders * per_sender / 2, received_worker, order_ok, thread_ok,
-                             worker.id());
+        on_worker =
+            receiver(senders * per_sender / 2, received_worker, order_ok, thread_ok, worker.id());
     });
 
     std::vector<std::thread> threads;
@@ -206,10 +206,10 @@ TEST_CASE("handles copied and dropped on other threads in any order free the fra
         AnyTasklet last_here = round % 2 ? t : AnyTasklet();
         std::thread([&, moved = std::move(t)]() mutable {
             for (int i = 0; i < 3; ++i)
-                there_made.push_back(moved);       // atomic references
+                there_made.push_back(moved); // atomic references
             if (round & 2)
-                moved = {};                        // a home reference, handed back
-            here.push_back(there_made.back());     // an atomic one, dropped at home later
+                moved = {};                    // a home reference, handed back
+            here.push_back(there_made.back()); // an atomic one, dropped at home later
             if (round & 4)
                 there_made.clear();
         }).join();
@@ -239,10 +239,12 @@ TEST_CASE("a handle copied on the tasklet's thread may be dropped on another whi
 
 TEST_CASE("cancel from another thread ends a never-started deferred tasklet without running it") {
     std::atomic<int> runs{0};
-    auto t = deferred([](std::atomic<int>& runs) -> Tasklet<> {
-        ++runs;
-        co_await WaitForIdle();
-    }, std::ref(runs));
+    auto t = deferred(
+        [](std::atomic<int>& runs) -> Tasklet<> {
+            ++runs;
+            co_await WaitForIdle();
+        },
+        std::ref(runs));
     std::thread canceller([t] { t.cancel(); });
     canceller.join();
     test::run_until([&] { return t.done(); }, 30);

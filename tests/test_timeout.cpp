@@ -142,8 +142,8 @@ TEST_CASE("a tick that is late fires at once, and the period continues from ther
     };
     auto at = test::run_with_watchdog(body());
     REQUIRE(at.size() == 3);
-    CHECK(at[0] < 8000);   // the late tick: at once
-    CHECK(at[1] >= 9000);  // then one period later, not another immediate tick
+    CHECK(at[0] < 8000);  // the late tick: at once
+    CHECK(at[1] >= 9000); // then one period later, not another immediate tick
     CHECK(at[2] >= 19000);
 }
 
@@ -269,8 +269,8 @@ TEST_CASE("a tasklet waiting on a timeout resumes inside the iteration that disp
     // The watchdog is a source of the same context: if it is what gets dispatched first, the
     // tasklet has not ended and the check below fails instead of hanging.
     GSource* watchdog = g_timeout_source_new(10000);
-    g_source_set_callback(watchdog, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; },
-                          nullptr, nullptr);
+    g_source_set_callback(
+        watchdog, [](gpointer) -> gboolean { return G_SOURCE_CONTINUE; }, nullptr, nullptr);
     g_source_attach(watchdog, ctx.get());
     while (!g_main_context_iteration(ctx.get(), TRUE)) {
     }

@@ -355,7 +355,7 @@ TEST_CASE("an event that arrives while the owner runs completes its next wait on
     Manual m;
     bool fire_result = false;
     auto body = [&]() -> Tasklet<> {
-        co_await m; // arms it
+        co_await m;                // arms it
         fire_result = m.trigger(); // the owner is running: the event is kept
         co_await m;
         CHECK(get_event().is(m));
@@ -605,8 +605,8 @@ TEST_CASE("the Event and WaitCondition members have the signatures API.md gives 
     static_assert(!std::is_copy_constructible_v<WaitCondition>);
     static_assert(!std::is_move_constructible_v<WaitCondition>);
     const Manual m;
-    static_assert(std::is_same_v<decltype(m.triggered()), bool> && noexcept(m.triggered()));
-    static_assert(std::is_same_v<decltype(m.armed()), bool> && noexcept(m.armed()));
+    static_assert(std::is_same_v<decltype(m.triggered()), bool>&& noexcept(m.triggered()));
+    static_assert(std::is_same_v<decltype(m.armed()), bool>&& noexcept(m.armed()));
     static_assert(std::is_same_v<decltype(m.owner()), AnyTasklet>);
     using E = Event&;
     static_assert(std::is_same_v<decltype(std::declval<E>().condition()), WaitCondition*>);

@@ -156,9 +156,11 @@ public:
     /// For `R = void`.
     WaitForCall() requires std::is_void_v<R> : tramp_(new Trampoline(this)) {}
     /// For other `R`: the initial `return_value`.
+    // clang-format off
     template <class U = R>
     requires(!std::is_void_v<U>) explicit WaitForCall(std::type_identity_t<U> return_value = U{})
         : detail::CallResult<R>{std::move(return_value)}, tramp_(new Trampoline(this)) {}
+    // clang-format on
 
     ~WaitForCall() override {
         if (armed())

@@ -7,8 +7,8 @@
 #include <gio/gio.h>
 
 #include <exception>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -323,10 +323,12 @@ private:
 };
 
 /// `co_await tasklet::async(starter)`: see WaitForAsync.
+// clang-format off
 template <class F>
     requires std::is_invocable_v<F&, GCancellable*, GAsyncReadyCallback, gpointer>
 WaitForAsync async(F&& start) {
     return WaitForAsync(WaitForAsync::Starter(std::forward<F>(start)));
 }
+// clang-format on
 
 } // namespace tasklet

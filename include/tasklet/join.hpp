@@ -66,9 +66,7 @@ namespace detail {
 template <class T, bool Rvalue> struct join_result {
     using type = std::conditional_t<Rvalue, T&&, T&>;
 };
-template <bool Rvalue> struct join_result<void, Rvalue> {
-    using type = void;
-};
+template <bool Rvalue> struct join_result<void, Rvalue> { using type = void; };
 
 /// `co_await t` on a tasklet handle.
 template <class T, bool Rvalue> class JoinAwaiter {

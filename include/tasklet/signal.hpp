@@ -57,11 +57,13 @@ inline void unset_values(std::vector<GValue>& values) noexcept {
 }
 
 template <class V> struct underlying { using type = V; };
+// clang-format off
 template <class V>
 requires std::is_enum_v<V>
 struct underlying<V> {
     using type = std::underlying_type_t<V>;
 };
+// clang-format on
 
 // Reads `v` (argument `i`) as V; see Emission::arg() for the accepted pairs.
 template <class V> V value_as(const GValue& v, std::size_t i) {
@@ -746,7 +748,7 @@ private:
     }
     friend struct detail::Access;
 
-    GObject* instance_ = nullptr; // weak; null once disposed
+    GObject* instance_ = nullptr;  // weak; null once disposed
     Watchers* watchers_ = nullptr; // instance form, until disposed
     GType type_ = G_TYPE_INVALID;
     bool by_type_ = false;

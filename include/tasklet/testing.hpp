@@ -59,9 +59,7 @@ public:
     }
 
 private:
-    static gint64 read(void* self) noexcept {
-        return static_cast<VirtualClock*>(self)->now();
-    }
+    static gint64 read(void* self) noexcept { return static_cast<VirtualClock*>(self)->now(); }
 
     void advance_us(gint64 us) {
         if (detail::tls_current)

@@ -24,9 +24,7 @@ using thread_result_t =
                                              std::invoke_result<F&, GCancellable*>,
                                              std::invoke_result<F&>>::type>;
 
-template <class R> struct ThreadSlot {
-    std::optional<R> value;
-};
+template <class R> struct ThreadSlot { std::optional<R> value; };
 template <> struct ThreadSlot<void> {};
 
 } // namespace detail
@@ -50,11 +48,13 @@ public:
     /// `f` is called as `f(GCancellable*)` if it can be, else as `f()`, and must return R
     /// (after decay). It may be move-only; it is kept (and called again for a repeated wait)
     /// until the condition and the last job using it are gone.
+    // clang-format off
     template <class F>
         requires(!std::is_same_v<std::remove_cvref_t<F>, WaitForThread>)
     explicit WaitForThread(F&& f)
         : fn_(std::make_shared<std::decay_t<F>>(std::forward<F>(f))),
           call_(&invoke<std::decay_t<F>>) {}
+    // clang-format on
     /// Stops waiting; a run in progress completes on its thread and is discarded.
     ~WaitForThread() override {
         if (armed())

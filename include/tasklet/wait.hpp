@@ -108,7 +108,8 @@ template <class C> class SingleAwaiter;
 template <std::size_t N, std::size_t K> class AnyAwaiter;
 class SpanAwaiter;
 
-template <class A> inline constexpr bool is_handle_v = std::is_base_of_v<AnyTasklet, std::remove_cvref_t<A>>;
+template <class A>
+inline constexpr bool is_handle_v = std::is_base_of_v<AnyTasklet, std::remove_cvref_t<A>>;
 template <class A>
 inline constexpr bool is_condition_v = std::is_base_of_v<WaitCondition, std::remove_cvref_t<A>>;
 } // namespace detail
@@ -117,17 +118,21 @@ inline constexpr bool is_condition_v = std::is_base_of_v<WaitCondition, std::rem
 /// Arguments are conditions (lvalues or temporaries; a temporary lives until the end of the
 /// full expression) and tasklet handles (waited for as by WaitForTasklet; the one that fires
 /// stays valid, through get_event(), until the next suspension).
+// clang-format off
 template <class... Cs>
     requires((detail::is_condition_v<Cs> || detail::is_handle_v<Cs>) && ...)
 auto any(Cs&&... cs);
+// clang-format on
 
 /// The runtime-sized form of any(): waits on the conditions `cs` points to.
 detail::SpanAwaiter any(std::span<WaitCondition* const> cs);
 
 /// `co_await cond`: yields the condition's result (Event& for custom conditions).
+// clang-format off
 template <class C>
     requires detail::is_condition_v<C>
 detail::SingleAwaiter<std::remove_reference_t<C>> operator co_await(C&& c) noexcept;
+// clang-format on
 
 } // namespace tasklet
 

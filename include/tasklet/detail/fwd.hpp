@@ -12,7 +12,8 @@
 namespace tasklet {
 
 /// The life cycle of a tasklet (kiwi's STATE_*).
-enum class State : std::uint8_t { // one byte: it sits among the promise's flags
+// One byte: it sits among the promise's flags.
+enum class State : std::uint8_t {
     running,   ///< executing its body right now
     suspended, ///< waiting for an event, or created by deferred() and not started
     msgsend,   ///< inside `co_await Message(...)`, delivering a message

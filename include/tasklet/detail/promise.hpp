@@ -118,16 +118,16 @@ private:
 
 /// What only some tasklets need; allocated on first use to keep the frame small.
 struct Extras {
-    MessageQueue queue;                     // undelivered messages, arrival order
-    MessageNode* unfiltered = nullptr;      // the first not yet filtered against the actions
-                                            // (those after it neither), or null
-    std::vector<ActionEntry> actions;       // current message actions, resolved
-    MessageNode* taken = nullptr;           // a queued message being delivered (unlinked)
-    std::vector<JoinEntry> joins;           // join callbacks not yet run (a vector: an empty
-                                            // std::deque allocates ~600 bytes)
+    MessageQueue queue;                // undelivered messages, arrival order
+    MessageNode* unfiltered = nullptr; // the first not yet filtered against the actions
+                                       // (those after it neither), or null
+    std::vector<ActionEntry> actions;  // current message actions, resolved
+    MessageNode* taken = nullptr;      // a queued message being delivered (unlinked)
+    std::vector<JoinEntry> joins;      // join callbacks not yet run (a vector: an empty
+                                       // std::deque allocates ~600 bytes)
     std::string name;
     std::unique_ptr<WaitCondition> keepalive; // a WaitForTasklet made by any() that fired
-    std::shared_ptr<void> deferred_fn;      // the callable of deferred(), kept with the frame
+    std::shared_ptr<void> deferred_fn;        // the callable of deferred(), kept with the frame
 };
 
 /// Base of WaitForTasklet: waits for another tasklet to end.
@@ -272,21 +272,21 @@ public:
 
     // The handle get_return_object() makes, and (unless deferred) the reference the running
     // tasklet holds on itself, are counted at construction (see PromiseBase()).
-    std::uint32_t local_refs_ = 0;               // home thread only
-    std::atomic<std::uint32_t> shared_refs_{0};  // other threads', +1 while local_refs_ > 0
+    std::uint32_t local_refs_ = 0;              // home thread only
+    std::atomic<std::uint32_t> shared_refs_{0}; // other threads', +1 while local_refs_ > 0
     State state_ = State::suspended;
     bool cancelled_ = false;
-    bool observed_ = false;                 // someone saw the exception it ended with
+    bool observed_ = false; // someone saw the exception it ended with
     // Touched on the home thread only: packed, so the counts above cost no frame space.
     bool started_ : 1 = false;
     bool deferred_ : 1 = false;
-    bool resume_cancel_ : 1 = false;        // resumed by cancel(): the pending co_await throws
-    bool cancel_requested_ : 1 = false;     // cancel() while running: the next co_await throws
+    bool resume_cancel_ : 1 = false;    // resumed by cancel(): the pending co_await throws
+    bool cancel_requested_ : 1 = false; // cancel() while running: the next co_await throws
     bool actions_dirty_ : 1 = false;
-    bool self_shared_ : 1 = false;          // how the self reference (and, until the body
-                                            // starts, the first handle's) is counted
-    std::uint16_t epoch_ = 0;               // equality only: a kept condition is always
-                                            // stamped with the previous wait's
+    bool self_shared_ : 1 = false; // how the self reference (and, until the body
+                                   // starts, the first handle's) is counted
+    std::uint16_t epoch_ = 0;      // equality only: a kept condition is always
+                                   // stamped with the previous wait's
     Scheduler* sched_;
     std::coroutine_handle<> handle_;
     WaitCondition* head_ = nullptr; // armed conditions, in wait order

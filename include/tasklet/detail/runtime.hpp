@@ -27,8 +27,7 @@ inline std::atomic<std::uint64_t> next_join_id{1};
 
 // ---- PromiseBase: life cycle -------------------------------------------------------------
 
-inline PromiseBase::PromiseBase()
-    : sched_(Scheduler::for_thread_default()) {
+inline PromiseBase::PromiseBase() : sched_(Scheduler::for_thread_default()) {
     if (tls_defer_next) { // made by deferred(): a read, not a write, in the usual case
         deferred_ = true;
         tls_defer_next = false;
@@ -795,7 +794,9 @@ inline void AnyTasklet::start() const { promise().start(); }
 inline bool AnyTasklet::cancelled() const { return promise().cancelled_; }
 inline void AnyTasklet::cancel() const { promise().cancel(); }
 inline GMainContext* AnyTasklet::context() const { return promise().sched_->context(); }
-inline void AnyTasklet::set_name(std::string name) const { promise().extras().name = std::move(name); }
+inline void AnyTasklet::set_name(std::string name) const {
+    promise().extras().name = std::move(name);
+}
 
 inline std::string AnyTasklet::name() const {
     detail::PromiseBase& p = promise();
@@ -807,7 +808,8 @@ inline void AnyTasklet::send_message(Message m) const {
     if (!m.dest)
         m.dest = *this;
     else if (m.dest != *this)
-        throw std::invalid_argument("tasklet: send_message(): the message's dest is another tasklet");
+        throw std::invalid_argument(
+            "tasklet: send_message(): the message's dest is another tasklet");
     p.post_message(m);
 }
 
@@ -885,12 +887,15 @@ inline Event& get_event() {
     return p->event_;
 }
 
+// clang-format off
 template <class C>
     requires detail::is_condition_v<C>
 detail::SingleAwaiter<std::remove_reference_t<C>> operator co_await(C&& c) noexcept {
     return detail::SingleAwaiter<std::remove_reference_t<C>>(c);
 }
+// clang-format on
 
+// clang-format off
 template <class... Cs>
     requires((detail::is_condition_v<Cs> || detail::is_handle_v<Cs>) && ...)
 auto any(Cs&&... cs) {
@@ -900,8 +905,11 @@ auto any(Cs&&... cs) {
     (a.add(cs), ...);
     return a;
 }
+// clang-format on
 
-inline detail::SpanAwaiter any(std::span<WaitCondition* const> cs) { return detail::SpanAwaiter(cs); }
+inline detail::SpanAwaiter any(std::span<WaitCondition* const> cs) {
+    return detail::SpanAwaiter(cs);
+}
 
 // ---- Messages ----------------------------------------------------------------------------
 
@@ -928,7 +936,7 @@ inline WaitForMessages::~WaitForMessages() {
         disarm();
 }
 
-inline void WaitForMessages::arm() {}   // the owner resolves its actions when the wait begins
+inline void WaitForMessages::arm() {} // the owner resolves its actions when the wait begins
 inline void WaitForMessages::disarm() {}
 
 inline const MessageAction* WaitForMessages::action_for(std::string_view name) const noexcept {
@@ -943,8 +951,12 @@ inline Message WaitForMessages::await_result() {
     return *m;
 }
 
-inline detail::SendAwaiter operator co_await(Message&& m) noexcept { return detail::SendAwaiter(m); }
-inline detail::SendAwaiter operator co_await(const Message& m) { return detail::SendAwaiter(m, true); }
+inline detail::SendAwaiter operator co_await(Message&& m) noexcept {
+    return detail::SendAwaiter(m);
+}
+inline detail::SendAwaiter operator co_await(const Message& m) {
+    return detail::SendAwaiter(m, true);
+}
 
 // ---- free functions ----------------------------------------------------------------------
 

@@ -139,7 +139,7 @@ public:
     void push_timer(LaneCondition* c);
     void remove(LaneCondition* c) noexcept;
 
-    void post(std::function<void()> fn); // any thread
+    void post(std::function<void()> fn);  // any thread
     void defer(std::function<void()> fn); // owner thread, next dispatch
 
 private:
@@ -198,9 +198,9 @@ private:
     int priority_;
     GSource* source_ = nullptr;
     LaneList idles_;
-    LaneList* batch_ = nullptr; // the batch of the innermost dispatch running now
+    LaneList* batch_ = nullptr;    // the batch of the innermost dispatch running now
     HandOver* handover_ = nullptr; // the closures of the innermost dispatch running now
-    std::vector<Timer> heap_; // 4-ary: half the depth of a binary heap, children share a line
+    std::vector<Timer> heap_;      // 4-ary: half the depth of a binary heap, children share a line
     std::vector<std::function<void()>> local_;
     std::mutex inbox_mutex_;
     std::vector<std::function<void()>> inbox_;
@@ -275,7 +275,7 @@ private:
     // may get the same thread-local address, and must not pass for home by accident).
     std::atomic<const char*> home_;
     std::atomic<Lane*> default_lane_{nullptr};
-    Lane* idle_lane_ = nullptr; // home thread only
+    Lane* idle_lane_ = nullptr;      // home thread only
     mutable std::mutex lanes_mutex_; // lanes_ may grow from another thread (post())
     std::vector<Lane*> lanes_;
 };
@@ -325,8 +325,8 @@ inline void LaneList::take_all(LaneList& from) noexcept {
 // ---- Lane -------------------------------------------------------------------------------
 
 inline GSourceFuncs* Lane::funcs() noexcept {
-    static GSourceFuncs f = {&Lane::prepare, &Lane::check, &Lane::dispatch, &Lane::finalize,
-                             nullptr, nullptr};
+    static GSourceFuncs f = {&Lane::prepare,  &Lane::check, &Lane::dispatch,
+                             &Lane::finalize, nullptr,      nullptr};
     return &f;
 }
 
@@ -350,9 +350,7 @@ inline void Lane::detach() noexcept {
     g_source_unref(s);
 }
 
-inline void Lane::finalize(GSource* s) noexcept {
-    std::unique_ptr<Lane> owned(&of(s));
-}
+inline void Lane::finalize(GSource* s) noexcept { std::unique_ptr<Lane> owned(&of(s)); }
 
 inline void Lane::push_idle(LaneCondition* c) noexcept {
     c->lane_ = this;
