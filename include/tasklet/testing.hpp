@@ -83,8 +83,10 @@ private:
             }
             stalled += 1 + dispatch_ready(s->context());
             if (stalled > 100000)
-                throw std::runtime_error("tasklet::testing::VirtualClock::advance(): timers "
-                                         "keep being due without time moving");
+                throw std::runtime_error(
+                    "tasklet::testing::VirtualClock::advance(): timers keep being due without "
+                    "time moving (a 0 ms periodic timeout, or timers starved by busy sources of "
+                    "a higher priority)");
         }
         now_.store(target, std::memory_order_relaxed);
         dispatch_ready(s->context());
