@@ -297,7 +297,8 @@ inline bool PromiseBase::refilter_while_waiting(Message* m, AnyTasklet& keep) {
             x.unfiltered = enqueue(*m, keep); // filtered at the next wait
         x.queue.unlink(n);
         x.taken = n; // recycled at the next wait, as for any message taken from the queue
-        n->msg.dest = Access::share(this);
+        if (!n->msg.dest)
+            n->msg.dest = Access::share(this); // see enqueue()
         Access::fire_message(*e->cond, &n->msg);
         return true;
     }
@@ -500,7 +501,8 @@ inline bool PromiseBase::filter_queue(bool take) {
     auto take_node = [&](MessageNode* node, const ActionEntry* e) {
         x.queue.unlink(node);
         x.taken = node;
-        node->msg.dest = Access::share(this); // see enqueue()
+        if (!node->msg.dest)
+            node->msg.dest = Access::share(this); // see enqueue()
         taken = e;
     };
     // Already filtered: only looked at for an accepted one to take.
@@ -536,13 +538,16 @@ inline void PromiseBase::log_dropped(const Message& m, const char* why) const {
           m.name.c_str(), why);
 }
 
-// A queued message does not hold its destination: the queue belongs to the destination, so
-// that would be a cycle keeping alive a tasklet nobody can reach (a deferred one never
-// started). Its `dest` moves to `keep`, which the caller drops last (it may be the last
-// reference: nothing is touched after), and is set again when the message is taken.
+// A message queued for a tasklet that has not started does not hold its destination: the
+// queue belongs to the destination, so that would be a cycle keeping alive a tasklet nobody
+// can reach (a deferred one never started). Its `dest` moves to `keep`, which the caller
+// drops last (it may be the last reference: nothing is touched after), and is set again
+// when the message is taken. (A started tasklet holds itself until it ends, and its end
+// clears the queue: no cycle.)
 inline MessageNode* PromiseBase::enqueue(Message& m, AnyTasklet& keep) {
     MessageNode* n = extras().queue.push_back(std::move(m));
-    keep = std::move(n->msg.dest);
+    if (!started_)
+        keep = std::move(n->msg.dest);
     return n;
 }
 
