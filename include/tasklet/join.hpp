@@ -83,8 +83,9 @@ public:
         p_ = &promise_of(h);
         // Spawn-and-await, the usual case: the tasklet has already ended, so unless a
         // condition must be disarmed the wait is over before anything is made or armed.
-        // (A tasklet of another thread's context goes the long way, which refuses it.)
-        if (target_->sched_->on_home_thread() && target_->ended() && p_->begin_wait_done())
+        // (A tasklet of another context goes the long way, which refuses one of another
+        // thread's.)
+        if (target_->sched_ == p_->sched_ && target_->ended() && p_->begin_wait_done())
             return false;
         w_.emplace(t_, JoinWaiter::Borrow{});
         WaitCondition* c = &*w_;
