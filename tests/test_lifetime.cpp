@@ -569,3 +569,123 @@ TEST_CASE("awaiting again the WaitForTasklet that any() made for a handle, throu
     CHECK(second);
     t.return_value();
 }
+
+// ---- review 2 -------------------------------------------------------------------------------
+
+TEST_CASE("a thread that used a context while another thread was its home becomes the home once "
+          "that thread exits") {
+    // The worker makes the context's scheduler (its home) and stays alive while this thread
+    // makes a tasklet there (so this thread caches the scheduler, not being its home). Once the
+    // worker is gone the scheduler is orphaned, and the commit says the next thread that uses
+    // it (creates a tasklet on its context) adopts it. A tasklet made here from the cached
+    // scheduler must get what the home thread gets: synchronous delivery, and waiting for a
+    // tasklet of the same context.
+    GMainContext* ctx = g_main_context_new();
+    AnyTasklet first;
+    Gate made, go_on;
+    std::thread worker([&] {
+        g_main_context_push_thread_default(ctx);
+        first = deferred(wait_for, std::string("x")); // the scheduler is made here
+        g_main_context_pop_thread_default(ctx);
+        made.set();
+        go_on.wait();
+    });
+    REQUIRE(made.wait());
+    g_main_context_push_thread_default(ctx);
+    auto early = wait_for("x"); // the worker is the home still
+    go_on.set();
+    worker.join(); // the home thread exits: the scheduler is orphaned
+    bool got = false;
+    auto r = [](bool& got) -> Tasklet<> {
+        co_await WaitForMessages("ping");
+        got = true;
+        co_await WaitForMessages("never");
+    }(got);
+    r.send_message(Message("ping"));
+    CHECK(got); // synchronous from the tasklet's own thread
+    std::string what = "not run";
+    auto waiter = [](AnyTasklet target, std::string& what) -> Tasklet<> {
+        try {
+            co_await WaitForTasklet<>(target);
+            what = "ended";
+        } catch (const std::logic_error& e) {
+            what = e.what();
+        }
+    }(early, what);
+    early.send_message(Message("x"));
+    test::run_until([&] { return waiter.done() && got; }, 5.0, ctx);
+    CHECK(what == "ended");
+    r.cancel();
+    first.cancel();
+    test::drain(ctx);
+    first = {};
+    test::drain(ctx);
+    g_main_context_pop_thread_default(ctx);
+    g_main_context_unref(ctx);
+}
+
+TEST_CASE("a deferred tasklet cancelled unstarted drops the messages queued for it, and with them "
+          "their senders") {
+    // The sender holds the destination (through its parameter), the destination's queue holds
+    // the sender (Message::sender). The sender has ended; once the destination has ended too,
+    // without running, its queue must not keep the sender's frame.
+    test::PrivateContext ctx;
+    auto token = std::make_shared<int>(0);
+    std::weak_ptr<int> weak = token;
+    auto consumer = deferred(wait_for, std::string("x"));
+    // Lets the test break the cycle at the end, so that a failure does not leak.
+    auto holder = std::make_shared<AnyTasklet>(consumer);
+    {
+        auto producer = [](std::shared_ptr<AnyTasklet> to, std::shared_ptr<int>) -> Tasklet<> {
+            co_await Message("x", *to);
+        }(holder, std::move(token));
+        CHECK(producer.done());
+        consumer.cancel(); // ends without running: what it was sent will never be delivered
+        CHECK(consumer.cancelled());
+    }
+    consumer = {};
+    test::drain(ctx.get());
+    CHECK(weak.expired()); // the producer's frame (it holds the token) is freed
+    *holder = {};
+    test::drain(ctx.get());
+}
+
+namespace {
+
+/// Copies fine, but throws when copy-assigned once armed (and has no move: a move is a copy).
+struct AssignBomb {
+    static inline bool armed = false;
+    int value = 0;
+    explicit AssignBomb(int v) : value(v) {}
+    AssignBomb(const AssignBomb&) = default;
+    AssignBomb& operator=(const AssignBomb& o) {
+        if (armed)
+            throw std::runtime_error("assign bomb");
+        value = o.value;
+        return *this;
+    }
+};
+
+} // namespace
+
+TEST_CASE("a call whose arguments throw on assignment is either recorded whole or not at all") {
+    // accept() queues the call, then move-assigns it into last_: the tuple is assigned member by
+    // member, so a member that throws leaves the members before it from the call that failed.
+    test::PrivateContext ctx;
+    WaitForCall<void(std::string, AssignBomb)> cb;
+    cb(std::string("first"), AssignBomb(1));
+    REQUIRE(std::get<0>(cb.args()) == "first");
+    AssignBomb::armed = true;
+    bool threw = false;
+    try {
+        cb(std::string("second"), AssignBomb(2));
+    } catch (const std::runtime_error&) {
+        threw = true;
+    }
+    AssignBomb::armed = false;
+    // Either recorded whole (queued, and args() is it) or not at all (args() is the first).
+    const std::string expected = threw ? "first" : "second";
+    CHECK(cb.queued() == (threw ? 1u : 2u));
+    CHECK(std::get<0>(cb.args()) == expected);
+    CHECK(std::get<1>(cb.args()).value == (threw ? 1 : 2));
+}

@@ -227,14 +227,9 @@ private:
 
     // A call whose arguments throw on copy is not recorded at all (and not delivered).
     template <class... A> void accept(A&&... args) {
-        std::optional<Arguments> copy(std::in_place, std::forward<A>(args)...);
-        queue_.push_back(*copy);
-        try {
-            last_ = std::move(copy);
-        } catch (...) {
-            queue_.pop_back();
-            throw;
-        }
+        auto fresh = std::make_unique<Arguments>(std::forward<A>(args)...);
+        queue_.push_back(*fresh);
+        last_ = std::move(fresh); // cannot throw: args() never shows half of a call
         pump();
     }
 
@@ -285,7 +280,7 @@ private:
     Trampoline* tramp_;
     std::deque<Arguments> queue_;      // calls not yet delivered, oldest first
     std::optional<Arguments> current_; // the call being delivered
-    std::optional<Arguments> last_;    // the last call made (args())
+    std::unique_ptr<Arguments> last_;  // the last call made (args())
     bool inflight_ = false;            // current_ was delivered as a pending event
 };
 

@@ -35,6 +35,8 @@ inline PromiseBase::PromiseBase() : sched_(Scheduler::for_thread_default()) {
     // The handle get_return_object() makes and, unless deferred, the self reference (the
     // body starts before anyone else sees the frame): counted now, with plain stores.
     std::uint32_t n = deferred_ ? 1 : 2;
+    if (!sched_->on_home_thread()) // rare: maybe the home thread has exited; then adopt it
+        sched_->adopt_if_orphaned();
     if (sched_->on_home_thread()) {
         local_refs_ = n;
         shared_refs_.store(1, std::memory_order_relaxed);
@@ -184,6 +186,10 @@ inline void PromiseBase::end_without_running() noexcept {
     state_ = State::zombie;
     cancelled_ = true;
     error_ = std::make_exception_ptr(Cancelled());
+    if (extras_) { // what was queued for it, and the senders those messages hold, go now
+        extras_->queue.clear();
+        extras_->unfiltered = nullptr;
+    }
     run_joins();
     notify_waiters(false);
 }
