@@ -35,9 +35,8 @@ inline PromiseBase::PromiseBase() : sched_(Scheduler::for_thread_default()) {
     // The handle get_return_object() makes and, unless deferred, the self reference (the
     // body starts before anyone else sees the frame): counted now, with plain stores.
     std::uint32_t n = deferred_ ? 1 : 2;
-    if (!sched_->on_home_thread()) // rare: maybe the home thread has exited; then adopt it
-        sched_->adopt_if_orphaned();
-    if (sched_->on_home_thread()) {
+    // (Not home, rarely: maybe the home thread has exited; then this one adopts it.)
+    if (sched_->on_home_thread() || sched_->adopt_if_orphaned()) {
         local_refs_ = n;
         shared_refs_.store(1, std::memory_order_relaxed);
     } else {

@@ -234,8 +234,8 @@ public:
     bool on_home_thread() const noexcept {
         return home_.load(std::memory_order_relaxed) == &tls_thread_marker;
     }
-    /// Makes this thread the home if the home thread has exited.
-    void adopt_if_orphaned() noexcept;
+    /// Makes this thread the home if the home thread has exited; true if it did.
+    bool adopt_if_orphaned() noexcept;
     struct HomeReaper;
     /// Runs `fn` on the home thread from the main loop. Any thread; wakes the context.
     void post(std::function<void()> fn) { default_lane().post(std::move(fn)); }
@@ -571,11 +571,13 @@ inline Scheduler::Scheduler(GMainContext* ctx)
     home_reaper.armed = true; // constructs it: its destructor runs when this thread exits
 }
 
-inline void Scheduler::adopt_if_orphaned() noexcept {
+inline bool Scheduler::adopt_if_orphaned() noexcept {
     const char* none = nullptr;
-    if (home_.load(std::memory_order_relaxed) == nullptr &&
-        home_.compare_exchange_strong(none, &tls_thread_marker, std::memory_order_acq_rel))
-        home_reaper.armed = true;
+    if (home_.load(std::memory_order_relaxed) != nullptr ||
+        !home_.compare_exchange_strong(none, &tls_thread_marker, std::memory_order_acq_rel))
+        return false;
+    home_reaper.armed = true;
+    return true;
 }
 
 inline Scheduler::~Scheduler() {
