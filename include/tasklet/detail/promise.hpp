@@ -333,27 +333,31 @@ private:
 };
 
 /// The awaiter of initial_suspend: starts the body at once unless created by deferred().
+/// Empty, so it takes no room in the frame: the promise comes from the handle.
 struct InitialAwaiter {
-    PromiseBase* p;
     bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<>) const {
-        // The body runs inside this call, up to its first suspension. `this` lives in the
-        // frame, which the body may end and release: only the local copy is used.
-        PromiseBase* promise = p;
-        if (!promise->deferred_)
-            promise->start_now();
+    template <class P> void await_suspend(std::coroutine_handle<P> h) const {
+        // The body runs inside this call, up to its first suspension; it may end and free
+        // the frame: only the local reference is used.
+        PromiseBase& promise = h.promise();
+        if (!promise.deferred_)
+            promise.start_now();
     }
     void await_resume() const noexcept {}
 };
 
 /// The awaiter of final_suspend: ends the tasklet and hands over to the tasklet awaiting it.
+/// Empty, so it takes no room in the frame: the promise comes from the handle.
 struct FinalAwaiter {
-    PromiseBase* p;
-    // True (the frame is freed as the body completes) when nobody holds a handle.
-    bool await_ready() noexcept { return p->final_ready(); }
-    void await_suspend(std::coroutine_handle<>) noexcept {
-        PromiseBase* promise = p; // final_suspended() may free the frame, `this` included
-        promise->final_suspended();
+    bool await_ready() const noexcept { return false; }
+    // Not suspending (false: the frame is freed as the body completes) when nobody holds a
+    // handle.
+    template <class P> bool await_suspend(std::coroutine_handle<P> h) noexcept {
+        PromiseBase& promise = h.promise();
+        if (promise.final_ready())
+            return false;
+        promise.final_suspended(); // may free the frame
+        return true;
     }
     void await_resume() const noexcept {}
 };
@@ -469,8 +473,8 @@ public:
     static void operator delete(void* p, std::size_t n) noexcept { free_frame(p, n); }
 
     Tasklet<T> get_return_object() noexcept;
-    InitialAwaiter initial_suspend() noexcept { return {this}; }
-    FinalAwaiter final_suspend() noexcept { return {this}; }
+    InitialAwaiter initial_suspend() noexcept { return {}; }
+    FinalAwaiter final_suspend() noexcept { return {}; }
     void unhandled_exception() noexcept { this->unhandled(); }
 };
 
@@ -526,18 +530,18 @@ public:
     explicit SingleAwaiter(C& c) noexcept : c_(c) {}
     bool await_ready() const noexcept { return false; }
     template <class P> bool await_suspend(std::coroutine_handle<P> h) {
-        p_ = &promise_of(h);
         WaitCondition* c = &c_;
-        return !p_->begin_wait(&c, 1);
+        return !promise_of(h).begin_wait(&c, 1);
     }
+    // The tasklet resumed is the one running: no promise pointer is kept in the frame.
     decltype(auto) await_resume() {
-        p_->after_resume();
-        return Access::await_result(c_, *p_);
+        PromiseBase& p = *tls_current;
+        p.after_resume();
+        return Access::await_result(c_, p);
     }
 
 private:
     C& c_;
-    PromiseBase* p_ = nullptr;
 };
 
 /// `co_await any(...)` with N arguments, K of them tasklet handles (waited for by

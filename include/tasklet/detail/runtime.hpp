@@ -767,6 +767,13 @@ inline void LaneCondition::kept_armed() {
         requeue(monotonic_now());
 }
 
+inline void LaneCondition::unqueue() noexcept {
+    if (list_)
+        list_->remove(this);
+    else if (heap_index_ != npos)
+        Access::owner(*this)->sched_->existing_lane(priority_).remove(this);
+}
+
 inline void LaneCondition::queue_idle() {
     Access::owner(*this)->sched_->lane(priority_).push_idle(this);
 }
