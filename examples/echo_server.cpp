@@ -152,10 +152,15 @@ Tasklet<> self_test(guint16 port, int lines) {
 
 int main(int argc, char** argv) {
     int self_test_lines = -1;
+    bool usage = argc != 1;
     if (argc == 3 && std::strcmp(argv[1], "--self-test") == 0) {
-        self_test_lines = std::atoi(argv[2]);
-    } else if (argc != 1) {
-        std::fprintf(stderr, "usage: %s [--self-test N]\n", argv[0]);
+        char* end = nullptr;
+        long n = std::strtol(argv[2], &end, 10);
+        usage = end == argv[2] || *end != '\0' || n < 0 || n > 1000000;
+        self_test_lines = static_cast<int>(n);
+    }
+    if (usage) {
+        std::fprintf(stderr, "usage: %s [--self-test N]   (N: 0..1000000 lines)\n", argv[0]);
         return 2;
     }
 

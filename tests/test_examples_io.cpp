@@ -1,8 +1,11 @@
 // The IO examples, run as real programs: echo_server's loopback self-test and subprocess.
 #include "support.hpp"
 
+#include <csignal>
 #include <string>
 #include <vector>
+
+using namespace tasklet;
 
 namespace {
 
@@ -65,5 +68,33 @@ TEST_CASE("subprocess reports every child's exit code and the killed one's signa
         CHECK(found != std::string::npos);
         if (found != std::string::npos)
             at = found;
+    }
+}
+
+TEST_CASE("echo_server rejects a negative or non-numeric self-test count with its usage",
+          "[examples]") {
+    const std::string path = std::string(TASKLET_BUILD_DIR) + "/examples/echo_server";
+    REQUIRE(g_file_test(path.c_str(), G_FILE_TEST_IS_EXECUTABLE));
+    for (const char* bad : {"-1", "abc"}) {
+        INFO("--self-test " << bad);
+        const char* argv[] = {path.c_str(), "--self-test", bad, nullptr};
+        GPid pid = 0;
+        REQUIRE(g_spawn_async(nullptr, const_cast<char**>(argv), nullptr,
+                              static_cast<GSpawnFlags>(G_SPAWN_DO_NOT_REAP_CHILD |
+                                                       G_SPAWN_STDOUT_TO_DEV_NULL |
+                                                       G_SPAWN_STDERR_TO_DEV_NULL),
+                              nullptr, nullptr, &pid, nullptr));
+        auto t = [](GPid pid) -> Tasklet<int> {
+            WaitForProcess p(pid);
+            WaitForTimeout limit(5000); // a usage error takes milliseconds
+            Event& e = co_await any(p, limit);
+            if (!e.is(p)) {
+                kill(pid, SIGKILL); // still serving: it took the bad count for "no self-test"
+                co_await p;
+                co_return -1;
+            }
+            co_return p.exit_code();
+        }(pid);
+        CHECK(test::run_with_watchdog(t, 20) == 2);
     }
 }

@@ -30,20 +30,26 @@ public:
         if (fd < 0)
             throw std::invalid_argument("tasklet: WaitForIO: negative file descriptor");
     }
-    /// Watches `channel` (a reference is held). Null is std::invalid_argument.
+    /// Watches `channel` (a reference is held). Null, or a channel on a negative fd, is
+    /// std::invalid_argument.
     explicit WaitForIO(GIOChannel* channel, GIOCondition cond = G_IO_IN,
                        int priority = G_PRIORITY_DEFAULT)
         : SourceCondition(priority), cond_(cond) {
         if (!channel)
             throw std::invalid_argument("tasklet: WaitForIO: null GIOChannel");
+        if (g_io_channel_unix_get_fd(channel) < 0)
+            throw std::invalid_argument("tasklet: WaitForIO: GIOChannel on a negative fd");
         channel_.reset(g_io_channel_ref(channel));
     }
-    /// Watches `socket` (a reference is held). Null is std::invalid_argument.
+    /// Watches `socket` (a reference is held). Null or closed is std::invalid_argument; one
+    /// closed later makes the wait report G_IO_NVAL.
     explicit WaitForIO(GSocket* socket, GIOCondition cond = G_IO_IN,
                        int priority = G_PRIORITY_DEFAULT)
         : SourceCondition(priority), cond_(cond) {
         if (!G_IS_SOCKET(socket))
             throw std::invalid_argument("tasklet: WaitForIO: null or invalid GSocket");
+        if (g_socket_is_closed(socket))
+            throw std::invalid_argument("tasklet: WaitForIO: closed GSocket");
         socket_ = detail::ObjectRef<GSocket>::ref(socket);
     }
     ~WaitForIO() override {
@@ -63,6 +69,17 @@ public:
     GSocket* socket() const noexcept { return socket_.get(); }
 
 protected:
+    /// GLib has no watch on a closed GSocket (it warns and returns a source that never
+    /// fires): such a wait reports G_IO_NVAL at once.
+    void arm() override {
+        if (socket_ && g_socket_is_closed(socket_.get())) {
+            occurred_ = G_IO_NVAL;
+            fire(); // the owner is running: its wait completes at once
+            return;
+        }
+        SourceCondition::arm();
+    }
+
     /// A GLib watch on the fd, channel or socket (the SourceCondition protocol in detail/).
     GSource* create_source() override {
         auto watched = static_cast<GIOCondition>(cond_ | always);

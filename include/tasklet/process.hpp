@@ -3,11 +3,14 @@
 
 #include "detail/source.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -22,10 +25,11 @@ namespace tasklet {
 /// G_SPAWN_DO_NOT_REAP_CHILD, and watch it with one WaitForProcess only): GLib's child watch
 /// reaps it. A pid that is not (or no longer) a child is detected when the condition is
 /// armed: that `co_await` throws std::system_error with `std::errc::no_child_process`
-/// instead of waiting forever. Once the process has ended, every further wait on the
-/// condition completes at once with the same status. A child that ends while nobody waits
-/// on its WaitForProcess stays a zombie until the next wait on one (which then completes
-/// in the next main-loop iteration).
+/// instead of waiting forever; a pid another WaitForProcess is watching makes it throw
+/// std::logic_error (the second watch would get a made-up status). Once the process has ended,
+/// every further wait on the condition completes at once with the same status. A child that ends
+/// while nobody waits on its WaitForProcess stays a zombie until the next wait on one (which then
+/// completes in the next main-loop iteration).
 class WaitForProcess : public detail::SourceCondition {
 public:
     /// `pid <= 0` is std::invalid_argument.
@@ -65,10 +69,24 @@ protected:
                 std::system_error(ECHILD, std::generic_category(),
                                   "tasklet: WaitForProcess: pid " + std::to_string(pid_) +
                                       " is not a child of this process, or was reaped elsewhere"));
-        if (ended_ || error_)
+        if (!ended_ && !error_ && !claim())
+            error_ = std::make_exception_ptr(
+                std::logic_error("tasklet: WaitForProcess: pid " + std::to_string(pid_) +
+                                 " is already watched by another WaitForProcess"));
+        if (ended_ || error_) {
             fire(); // the owner is running: its wait completes at once
-        else
+            return;
+        }
+        try {
             SourceCondition::arm();
+        } catch (...) {
+            release();
+            throw;
+        }
+    }
+    void disarm() override {
+        release();
+        SourceCondition::disarm();
     }
 
     /// GLib's child watch (while the outcome is unknown).
@@ -99,8 +117,34 @@ private:
         return !(r < 0 && errno == ECHILD);
     }
 
+    // The pids watched right now, process-wide (pids are): one WaitForProcess each.
+    static std::vector<GPid>& watched(std::unique_lock<std::mutex>& lock) {
+        static std::mutex m;
+        static std::vector<GPid> pids;
+        lock = std::unique_lock(m);
+        return pids;
+    }
+    bool claim() {
+        std::unique_lock<std::mutex> lock;
+        std::vector<GPid>& pids = watched(lock);
+        if (std::find(pids.begin(), pids.end(), pid_) != pids.end())
+            return false;
+        pids.push_back(pid_);
+        claimed_ = true;
+        return true;
+    }
+    void release() noexcept {
+        if (!claimed_)
+            return;
+        std::unique_lock<std::mutex> lock;
+        std::vector<GPid>& pids = watched(lock);
+        pids.erase(std::find(pids.begin(), pids.end(), pid_));
+        claimed_ = false;
+    }
+
     static void on_child(GPid, gint status, gpointer data) {
         auto& self = from_data<WaitForProcess>(data);
+        self.release();
         self.status_ = status;
         self.ended_ = true;
         self.deliver(); // a child watch dispatches once; GLib removes it whatever we return
@@ -116,6 +160,7 @@ private:
     GPid pid_;
     int status_ = 0;
     bool ended_ = false;
+    bool claimed_ = false; // its pid is in watched()
     std::exception_ptr error_;
 };
 

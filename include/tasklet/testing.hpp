@@ -38,17 +38,22 @@ public:
     VirtualClock(const VirtualClock&) = delete;
     VirtualClock& operator=(const VirtualClock&) = delete;
 
-    /// Moves time forward by `d` (rounded up to whole µs; negative: std::invalid_argument).
+    /// Moves time forward by `d` (rounded up to whole µs; negative, or past what a gint64 of µs
+    /// holds: std::invalid_argument).
     /// Iterates the calling thread's thread-default main context: first what is ready now,
     /// then, for each timer deadline up to the new time in order, sets the clock to that
     /// deadline and dispatches what is due — so periodic timers tick once per period, and
     /// timers armed by the tasklets that run meanwhile fire too if they fall in the window.
     /// Ends with the clock at exactly now() + d. Not from inside a tasklet (std::logic_error).
     template <class Rep, class Period> void advance(std::chrono::duration<Rep, Period> d) {
-        auto us = std::chrono::ceil<std::chrono::microseconds>(d).count();
-        if (us < 0)
+        if (d < d.zero())
             throw std::invalid_argument("tasklet::testing::VirtualClock::advance(): negative");
-        advance_us(static_cast<gint64>(us));
+        // Checked before the conversion, which an enormous duration would overflow.
+        if (std::chrono::duration<double, std::micro>(d).count() >=
+            static_cast<double>(G_MAXINT64 - 1 - now()))
+            throw std::invalid_argument(
+                "tasklet::testing::VirtualClock::advance(): beyond what the clock can hold");
+        advance_us(static_cast<gint64>(std::chrono::ceil<std::chrono::microseconds>(d).count()));
     }
 
     /// The virtual time (µs, on the scale of g_get_monotonic_time()).

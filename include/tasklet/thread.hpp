@@ -47,13 +47,19 @@ template <class R> class WaitForThread : public detail::AsyncOp {
 public:
     /// `f` is called as `f(GCancellable*)` if it can be, else as `f()`, and must return R
     /// (after decay). It may be move-only; it is kept (and called again for a repeated wait)
-    /// until the condition and the last job using it are gone.
+    /// until the condition and the last job using it are gone. A null function pointer is
+    /// std::invalid_argument.
     // clang-format off
     template <class F>
         requires(!std::is_same_v<std::remove_cvref_t<F>, WaitForThread>)
     explicit WaitForThread(F&& f)
         : fn_(std::make_shared<std::decay_t<F>>(std::forward<F>(f))),
-          call_(&invoke<std::decay_t<F>>) {}
+          call_(&invoke<std::decay_t<F>>) {
+        using Fn = std::decay_t<F>;
+        if constexpr (std::is_pointer_v<Fn> || std::is_member_pointer_v<Fn>)
+            if (*static_cast<Fn*>(fn_.get()) == nullptr)
+                throw std::invalid_argument("tasklet: WaitForThread: null function pointer");
+    }
     // clang-format on
     /// Stops waiting; a run in progress completes on its thread and is discarded.
     ~WaitForThread() override {

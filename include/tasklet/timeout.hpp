@@ -24,11 +24,11 @@ public:
     template <std::integral I>
     explicit WaitForTimeout(I ms, int priority = G_PRIORITY_DEFAULT)
         : LaneCondition(priority), ms_(checked(ms)) {}
-    /// A std::chrono duration, rounded up to whole milliseconds.
+    /// A std::chrono duration, rounded up to whole milliseconds; negative or over G_MAXUINT
+    /// ms: std::invalid_argument.
     template <class Rep, class Period>
     explicit WaitForTimeout(std::chrono::duration<Rep, Period> d, int priority = G_PRIORITY_DEFAULT)
-        : LaneCondition(priority),
-          ms_(checked(std::chrono::ceil<std::chrono::milliseconds>(d).count())) {}
+        : LaneCondition(priority), ms_(checked_duration(d)) {}
     /// The interval, in milliseconds.
     guint timeout() const noexcept { return ms_; }
     /// The GLib priority it was made with.
@@ -54,6 +54,13 @@ private:
         if (negative || static_cast<unsigned long long>(ms) > G_MAXUINT)
             throw std::invalid_argument("tasklet: WaitForTimeout: interval out of range");
         return static_cast<guint>(ms);
+    }
+    // Range-checked before the conversion: an enormous duration would overflow in it.
+    template <class Rep, class Period>
+    static guint checked_duration(std::chrono::duration<Rep, Period> d) {
+        if (d < d.zero() || std::chrono::duration<double, std::milli>(d).count() > G_MAXUINT)
+            throw std::invalid_argument("tasklet: WaitForTimeout: interval out of range");
+        return checked(std::chrono::ceil<std::chrono::milliseconds>(d).count());
     }
     gint64 interval_us() const noexcept { return gint64{ms_} * 1000; }
     void requeue(gint64 now) override {
