@@ -54,6 +54,23 @@ template <class T> T run_with_watchdog(tasklet::Tasklet<T> t, double seconds = 1
         return std::move(t.return_value());
 }
 
+/// Starts `sh -c script` as a child the caller must reap (G_SPAWN_DO_NOT_REAP_CHILD).
+inline GPid spawn_shell(const std::string& script) {
+    const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
+    GPid pid = 0;
+    GError* error = nullptr;
+    bool ok =
+        g_spawn_async(nullptr, const_cast<char**>(argv), nullptr,
+                      static_cast<GSpawnFlags>(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH),
+                      nullptr, nullptr, &pid, &error);
+    if (!ok) {
+        std::string what = error->message;
+        g_error_free(error);
+        FAIL("spawn failed: " << what);
+    }
+    return pid;
+}
+
 /// Runs pending work of `ctx` without blocking (bounded, so a busy source cannot hang it).
 inline void drain(GMainContext* ctx = nullptr, int max_iterations = 10000) {
     if (!ctx)

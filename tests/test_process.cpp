@@ -17,22 +17,6 @@ using tasklet::WaitForProcess;
 
 namespace {
 
-GPid spawn(const std::string& script) {
-    const char* argv[] = {"sh", "-c", script.c_str(), nullptr};
-    GPid pid = 0;
-    GError* error = nullptr;
-    bool ok =
-        g_spawn_async(nullptr, const_cast<char**>(argv), nullptr,
-                      static_cast<GSpawnFlags>(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH),
-                      nullptr, nullptr, &pid, &error);
-    if (!ok) {
-        std::string what = error->message;
-        g_error_free(error);
-        FAIL("spawn failed: " << what);
-    }
-    return pid;
-}
-
 /// Blocks until `pid` has ended, without reaping it.
 void wait_ended_not_reaped(GPid pid) {
     siginfo_t info{};
@@ -43,7 +27,7 @@ void wait_ended_not_reaped(GPid pid) {
 } // namespace
 
 TEST_CASE("a child's exit code is reported", "[process]") {
-    GPid pid = spawn("exit 7");
+    GPid pid = test::spawn_shell("exit 7");
     auto t = [](GPid pid) -> Tasklet<std::vector<int>> {
         WaitForProcess w(pid);
         int status = co_await w;
@@ -54,7 +38,7 @@ TEST_CASE("a child's exit code is reported", "[process]") {
 }
 
 TEST_CASE("the wait status is the raw waitpid() status", "[process]") {
-    GPid pid = spawn("exit 3");
+    GPid pid = test::spawn_shell("exit 3");
     auto t = [](GPid pid) -> Tasklet<int> { co_return co_await WaitForProcess(pid); }(pid);
     int status = test::run_with_watchdog(t);
     CHECK(WIFEXITED(status));
@@ -62,7 +46,7 @@ TEST_CASE("the wait status is the raw waitpid() status", "[process]") {
 }
 
 TEST_CASE("a child killed with SIGKILL is reported as signaled", "[process]") {
-    GPid pid = spawn("exec sleep 60");
+    GPid pid = test::spawn_shell("exec sleep 60");
     auto t = [](GPid pid) -> Tasklet<std::vector<int>> {
         WaitForProcess w(pid);
         co_await w;
@@ -98,7 +82,7 @@ TEST_CASE("several children are awaited concurrently", "[process]") {
             WaitForProcess w(pid);
             co_await w;
             co_return w.exit_code();
-        }(spawn("exit " + std::to_string(10 + i))));
+        }(test::spawn_shell("exit " + std::to_string(10 + i))));
     REQUIRE(test::run_until([&] {
         for (auto& w : waiters)
             if (!w.done())
@@ -114,7 +98,7 @@ TEST_CASE("each of several waiting tasklets wakes exactly when its own child end
     std::vector<GPid> pids;
     std::vector<Tasklet<int>> waiters;
     for (int i = 0; i < n; ++i) {
-        pids.push_back(spawn("exec sleep 60"));
+        pids.push_back(test::spawn_shell("exec sleep 60"));
         waiters.push_back([](GPid pid) -> Tasklet<int> {
             WaitForProcess w(pid);
             co_await w;
@@ -136,7 +120,7 @@ TEST_CASE("each of several waiting tasklets wakes exactly when its own child end
 }
 
 TEST_CASE("a child that ended before the wait began is reported at once", "[process]") {
-    GPid pid = spawn("exit 5");
+    GPid pid = test::spawn_shell("exit 5");
     wait_ended_not_reaped(pid);
     auto t = [](GPid pid) -> Tasklet<int> {
         WaitForProcess w(pid);
@@ -147,7 +131,7 @@ TEST_CASE("a child that ended before the wait began is reported at once", "[proc
 }
 
 TEST_CASE("the child is reaped, and waiting again yields the same status at once", "[process]") {
-    GPid pid = spawn("exit 9");
+    GPid pid = test::spawn_shell("exit 9");
     auto t = [](GPid pid) -> Tasklet<std::vector<int>> {
         WaitForProcess w(pid);
         int first = co_await w;
@@ -161,7 +145,7 @@ TEST_CASE("the child is reaped, and waiting again yields the same status at once
 }
 
 TEST_CASE("status() before the process ended is a logic error", "[process]") {
-    GPid pid = spawn("exit 0");
+    GPid pid = test::spawn_shell("exit 0");
     WaitForProcess w(pid);
     CHECK_FALSE(w.ended());
     CHECK_THROWS_AS(w.status(), std::logic_error);
@@ -183,7 +167,7 @@ TEST_CASE("co_await on a WaitForProcess yields the int wait status; accessors ar
     static_assert(std::is_same_v<decltype(w->status()), int>);
     static_assert(std::is_same_v<decltype(w->exited()), bool>);
     static_assert(std::is_same_v<decltype(w->exit_code()), int>);
-    GPid pid = spawn("exit 0");
+    GPid pid = test::spawn_shell("exit 0");
     auto t = [](GPid pid) -> Tasklet<std::vector<int>> {
         WaitForProcess w(pid);
         CHECK_FALSE(w.exited());

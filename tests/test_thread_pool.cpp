@@ -1,5 +1,6 @@
 // run_in_thread(): blocking work on GIO's worker threads, resumed in the tasklet's context.
 #include "support.hpp"
+#include "tsan_glib.hpp"
 
 #include <tasklet/tasklet.hpp>
 
@@ -11,20 +12,6 @@
 #include <vector>
 
 using namespace tasklet;
-
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define TASKLET_TEST_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(TASKLET_TEST_TSAN)
-// GLib (not built with ThreadSanitizer) synchronises its thread pool, closures, signal
-// handlers and reference counts with futexes and atomics that TSan cannot see, so TSan would
-// report races between GLib's own accesses (GTask and GCancellable internals released on the
-// worker). Ignore accesses made by uninstrumented libraries; races in tasklet's or this
-// test's code are still reported.
-extern "C" const char* __tsan_default_options() { return "ignore_noninstrumented_modules=1"; }
-#endif
 
 TEST_CASE("run_in_thread yields the function's result") {
     auto body = []() -> Tasklet<int> { co_return co_await run_in_thread([] { return 6 * 7; }); };
