@@ -41,6 +41,7 @@ public:
     ~WaitForProcess() override {
         if (armed())
             disarm();
+        release(); // a watch kept by disarm() goes with the condition (its source member)
     }
 
     /// The process waited for.
@@ -64,6 +65,8 @@ public:
 
 protected:
     void arm() override {
+        if (!ended_ && !error_ && source())
+            return; // a watch kept from an earlier wait (see disarm()) still brings the status
         if (!ended_ && !error_ && !is_child(pid_))
             error_ = std::make_exception_ptr(
                 std::system_error(ECHILD, std::generic_category(),
@@ -84,7 +87,14 @@ protected:
             throw;
         }
     }
+    // Without pidfds (older GLib, or valgrind) GLib reaps the child on its worker thread as
+    // soon as it exits and keeps the status in the child watch until that dispatches here:
+    // destroying the watch then would lose the status for good (the next wait would throw
+    // ECHILD). Such a watch stays until it dispatches (it only records the status) or the
+    // condition is destroyed.
     void disarm() override {
+        if (source() && !ended_ && !is_child(pid_))
+            return;
         release();
         SourceCondition::disarm();
     }
@@ -147,7 +157,8 @@ private:
         self.release();
         self.status_ = status;
         self.ended_ = true;
-        self.deliver(); // a child watch dispatches once; GLib removes it whatever we return
+        if (self.armed())
+            self.deliver(); // a child watch dispatches once; GLib removes it whatever we return
     }
 
     int await_result() const {
