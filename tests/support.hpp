@@ -54,6 +54,36 @@ template <class T> T run_with_watchdog(tasklet::Tasklet<T> t, double seconds = 1
         return std::move(t.return_value());
 }
 
+/// Counts the main-loop iterations of `ctx` (null: the thread-default) while it lives: a
+/// source whose prepare runs once per iteration. For "does not spin the loop" checks.
+class IterationCounter {
+public:
+    explicit IterationCounter(int& count, GMainContext* ctx = nullptr)
+        : s_(g_source_new(&funcs, sizeof(Source))) {
+        reinterpret_cast<Source*>(s_)->count = &count;
+        g_source_attach(s_, ctx ? ctx : g_main_context_get_thread_default());
+    }
+    ~IterationCounter() {
+        g_source_destroy(s_);
+        g_source_unref(s_);
+    }
+    IterationCounter(const IterationCounter&) = delete;
+    IterationCounter& operator=(const IterationCounter&) = delete;
+
+private:
+    struct Source {
+        GSource base;
+        int* count;
+    };
+    static gboolean prepare(GSource* s, gint* timeout) {
+        ++*reinterpret_cast<Source*>(s)->count;
+        *timeout = -1;
+        return FALSE;
+    }
+    static inline GSourceFuncs funcs = {prepare, nullptr, nullptr, nullptr, nullptr, nullptr};
+    GSource* s_;
+};
+
 /// Starts `sh -c script` as a child the caller must reap (G_SPAWN_DO_NOT_REAP_CHILD).
 inline GPid spawn_shell(const std::string& script) {
     const char* argv[] = {"sh", "-c", script.c_str(), nullptr};

@@ -69,20 +69,6 @@ TEST_CASE("an event for a tasklet inside its own nested loop completes its next 
     CHECK(iterations_after < 3); // no 5 ms wait: the pending tick was delivered at once
 }
 
-namespace {
-// Counts main-loop iterations of the context it is attached to (prepare runs once each).
-struct IterationCounter {
-    GSource base;
-    int* count;
-};
-gboolean count_prepare(GSource* s, gint* timeout) {
-    ++*reinterpret_cast<IterationCounter*>(s)->count;
-    *timeout = -1;
-    return FALSE;
-}
-GSourceFuncs counter_funcs = {count_prepare, nullptr, nullptr, nullptr, nullptr, nullptr};
-} // namespace
-
 TEST_CASE("a ready fd does not spin a nested main loop run by the tasklet waiting on it") {
     int fds[2];
     REQUIRE(pipe(fds) == 0);
@@ -92,13 +78,11 @@ TEST_CASE("a ready fd does not spin a nested main loop run by the tasklet waitin
     auto t = [](int fd, GMainLoop* nested, int& iterations) -> Tasklet<int> {
         WaitForIO io(fd, G_IO_IN);
         co_await io; // readable; we do not read, so it stays readable
-        GSource* counter = g_source_new(&counter_funcs, sizeof(IterationCounter));
-        reinterpret_cast<IterationCounter*>(counter)->count = &iterations;
-        g_source_attach(counter, nullptr);
-        quit_after(nested, 50);
-        g_main_loop_run(nested); // the fd is ready all along
-        g_source_destroy(counter);
-        g_source_unref(counter);
+        {
+            test::IterationCounter counter(iterations);
+            quit_after(nested, 50);
+            g_main_loop_run(nested); // the fd is ready all along
+        }
         GIOCondition c = co_await io; // the event kept while we were busy
         co_return static_cast<int>(c);
     }(fds[0], nested, iterations);

@@ -49,18 +49,6 @@ using namespace tasklet;
 
 namespace {
 
-// Counts main-loop iterations of the context it is attached to (prepare runs once each).
-struct IterationCounter {
-    GSource base;
-    int* count;
-};
-gboolean count_prepare(GSource* s, gint* timeout) {
-    ++*reinterpret_cast<IterationCounter*>(s)->count;
-    *timeout = -1;
-    return FALSE;
-}
-GSourceFuncs counter_funcs = {count_prepare, nullptr, nullptr, nullptr, nullptr, nullptr};
-
 struct Nested {
     int iterations = 0; // main-loop iterations the nested loop ran
     bool done = false;  // done() became true before the safety timeout
@@ -82,14 +70,12 @@ Nested run_nested(const std::function<bool()>& done, guint safety_ms = 2000) {
         &expired, nullptr);
     g_source_attach(safety, ctx);
     Nested r;
-    GSource* counter = g_source_new(&counter_funcs, sizeof(IterationCounter));
-    reinterpret_cast<IterationCounter*>(counter)->count = &r.iterations;
-    g_source_attach(counter, ctx);
-    while (!done() && !expired)
-        g_main_context_iteration(ctx, TRUE);
+    {
+        test::IterationCounter counter(r.iterations, ctx);
+        while (!done() && !expired)
+            g_main_context_iteration(ctx, TRUE);
+    }
     r.done = done();
-    g_source_destroy(counter);
-    g_source_unref(counter);
     g_source_destroy(safety);
     g_source_unref(safety);
     g_main_context_unref(ctx);
