@@ -14,6 +14,29 @@
 
 namespace test {
 
+/// A flag set by a timeout on `ctx` after `ms` milliseconds; the source goes with the object
+/// (so a test that fails early leaves nothing behind that writes to its stack).
+class Deadline {
+public:
+    Deadline(guint ms, GMainContext* ctx) : s_(g_timeout_source_new(ms)) {
+        g_source_set_callback(
+            s_.get(),
+            [](gpointer self) -> gboolean {
+                static_cast<Deadline*>(self)->expired_ = true;
+                return G_SOURCE_REMOVE;
+            },
+            this, nullptr);
+        g_source_attach(s_.get(), ctx);
+    }
+    Deadline(const Deadline&) = delete;
+    Deadline& operator=(const Deadline&) = delete;
+    bool expired() const noexcept { return expired_; }
+
+private:
+    tasklet::detail::SourcePtr s_;
+    bool expired_ = false;
+};
+
 /// Iterates `ctx` (default: the thread-default context) until `done()` is true. Fails the
 /// test (instead of hanging) when `seconds` pass first.
 inline bool run_until(const std::function<bool()>& done, double seconds = 10.0,
@@ -22,24 +45,13 @@ inline bool run_until(const std::function<bool()>& done, double seconds = 10.0,
         ctx = g_main_context_get_thread_default();
     if (!ctx)
         ctx = g_main_context_default();
-    bool expired = false;
-    GSource* watchdog = g_timeout_source_new(static_cast<guint>(seconds * 1000));
-    g_source_set_callback(
-        watchdog,
-        [](gpointer data) -> gboolean {
-            *static_cast<bool*>(data) = true;
-            return G_SOURCE_REMOVE;
-        },
-        &expired, nullptr);
-    g_source_attach(watchdog, ctx);
-    while (!done() && !expired)
+    Deadline watchdog(static_cast<guint>(seconds * 1000), ctx);
+    while (!done() && !watchdog.expired())
         g_main_context_iteration(ctx, TRUE);
-    g_source_destroy(watchdog);
-    g_source_unref(watchdog);
-    if (expired)
+    if (watchdog.expired())
         FAIL_CHECK("watchdog: the main loop did not reach the expected state within " << seconds
                                                                                       << " s");
-    return !expired;
+    return !watchdog.expired();
 }
 
 /// Runs the loop until `t` ends (watchdog: `seconds`) and returns its result (rethrows).
@@ -60,15 +72,9 @@ class IterationCounter {
 public:
     explicit IterationCounter(int& count, GMainContext* ctx = nullptr)
         : s_(g_source_new(&funcs, sizeof(Source))) {
-        reinterpret_cast<Source*>(s_)->count = &count;
-        g_source_attach(s_, ctx ? ctx : g_main_context_get_thread_default());
+        reinterpret_cast<Source*>(s_.get())->count = &count;
+        g_source_attach(s_.get(), ctx ? ctx : g_main_context_get_thread_default());
     }
-    ~IterationCounter() {
-        g_source_destroy(s_);
-        g_source_unref(s_);
-    }
-    IterationCounter(const IterationCounter&) = delete;
-    IterationCounter& operator=(const IterationCounter&) = delete;
 
 private:
     struct Source {
@@ -81,7 +87,7 @@ private:
         return FALSE;
     }
     static inline GSourceFuncs funcs = {prepare, nullptr, nullptr, nullptr, nullptr, nullptr};
-    GSource* s_;
+    tasklet::detail::SourcePtr s_;
 };
 
 /// Starts `sh -c script` as a child the caller must reap (G_SPAWN_DO_NOT_REAP_CHILD).

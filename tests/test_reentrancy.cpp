@@ -58,27 +58,15 @@ struct Nested {
 // `done()` or `safety_ms` have passed. The safety timeout has G_PRIORITY_DEFAULT, so only a
 // source at that priority that is always ready can keep it from ending the loop.
 Nested run_nested(const std::function<bool()>& done, guint safety_ms = 2000) {
-    GMainContext* ctx = g_main_context_ref_thread_default();
-    bool expired = false;
-    GSource* safety = g_timeout_source_new(safety_ms);
-    g_source_set_callback(
-        safety,
-        [](gpointer p) -> gboolean {
-            *static_cast<bool*>(p) = true;
-            return G_SOURCE_REMOVE;
-        },
-        &expired, nullptr);
-    g_source_attach(safety, ctx);
+    GMainContext* ctx = g_main_context_get_thread_default();
+    test::Deadline safety(safety_ms, ctx);
     Nested r;
     {
         test::IterationCounter counter(r.iterations, ctx);
-        while (!done() && !expired)
+        while (!done() && !safety.expired())
             g_main_context_iteration(ctx, TRUE);
     }
     r.done = done();
-    g_source_destroy(safety);
-    g_source_unref(safety);
-    g_main_context_unref(ctx);
     return r;
 }
 
@@ -88,39 +76,21 @@ class Once {
 public:
     Once(GSource* s, std::function<void()> fn) : s_(s), fn_(std::move(fn)) {
         g_source_set_callback(
-            s_,
+            s_.get(),
             [](gpointer p) -> gboolean {
                 static_cast<Once*>(p)->fn_();
                 return G_SOURCE_REMOVE;
             },
             this, nullptr);
-        g_source_attach(s_, g_main_context_get_thread_default());
-    }
-    ~Once() {
-        g_source_destroy(s_);
-        g_source_unref(s_);
+        g_source_attach(s_.get(), g_main_context_get_thread_default());
     }
     Once(const Once&) = delete;
     Once& operator=(const Once&) = delete;
 
 private:
-    GSource* s_;
+    detail::SourcePtr s_;
     std::function<void()> fn_;
 };
-
-GPid spawn_true() {
-    const char* argv[] = {"true", nullptr};
-    GPid pid = 0;
-    GError* err = nullptr;
-    if (!g_spawn_async(nullptr, const_cast<char**>(argv), nullptr,
-                       static_cast<GSpawnFlags>(G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH),
-                       nullptr, nullptr, &pid, &err)) {
-        std::string what = err->message;
-        g_error_free(err);
-        FAIL("spawn failed: " << what);
-    }
-    return pid;
-}
 
 // A starter whose call completes from an idle callback (like most GIO calls); counts calls.
 struct IdleStarter {
@@ -270,7 +240,7 @@ TEST_CASE("a thread result that arrives inside the tasklet's nested loop complet
 
 TEST_CASE("a child that ends inside the tasklet's nested loop completes its next wait, and "
           "the next one too") {
-    GPid pid = spawn_true();
+    GPid pid = test::spawn_shell("exit 0");
     auto t = [](GPid pid) -> Tasklet<int> {
         WaitForProcess proc(pid);
         WaitForCall<void()> go;

@@ -17,14 +17,11 @@ namespace {
 // which would otherwise iterate forever (it then throws Cancelled and the test fails).
 class CancelAfter {
 public:
-    CancelAfter(AnyTasklet t, double seconds) : t_(std::move(t)) {
-        source_ = g_timeout_source_new(static_cast<guint>(seconds * 1000));
-        g_source_set_callback(source_, &CancelAfter::expire, this, nullptr);
-        g_source_attach(source_, t_.context()); // the context run_until_complete() iterates
-    }
-    ~CancelAfter() {
-        g_source_destroy(source_);
-        g_source_unref(source_);
+    CancelAfter(AnyTasklet t, double seconds)
+        : t_(std::move(t)), source_(g_timeout_source_new(static_cast<guint>(seconds * 1000))) {
+        g_source_set_callback(source_.get(), &CancelAfter::expire, this, nullptr);
+        // The context run_until_complete() iterates.
+        g_source_attach(source_.get(), t_.context());
     }
     CancelAfter(const CancelAfter&) = delete;
     CancelAfter& operator=(const CancelAfter&) = delete;
@@ -37,7 +34,7 @@ private:
         return G_SOURCE_REMOVE;
     }
     AnyTasklet t_;
-    GSource* source_ = nullptr;
+    detail::SourcePtr source_;
 };
 
 Tasklet<> wait_idle() { co_await WaitForIdle(); }
