@@ -290,24 +290,12 @@ inline void PromiseBase::forget(WaitCondition* c) noexcept {
 // if none is accepted (`m` untouched).
 inline bool PromiseBase::refilter_while_waiting(Message* m, AnyTasklet& keep) {
     resolve_actions();
-    filter_queue(false);
-    if (!extras_)
+    if (!filter_queue(true)) // took the first accepted into the event, as a wait does
         return false;
-    Extras& x = *extras_;
-    for (MessageNode* n = x.queue.front(); n; n = n->next) {
-        const ActionEntry* e = action_for(n->msg.name);
-        if (!e || e->action != MessageAction::accept)
-            continue;
-        if (m)
-            x.unfiltered = enqueue(*m, keep); // filtered at the next wait
-        x.queue.unlink(n);
-        x.taken = n; // recycled at the next wait, as for any message taken from the queue
-        if (!n->msg.dest)
-            n->msg.dest = Access::share(this); // see enqueue()
-        Access::fire_message(*e->cond, &n->msg);
-        return true;
-    }
-    return false;
+    if (m)
+        extras_->unfiltered = enqueue(*m, keep); // filtered at the next wait
+    Access::fire_message(*event_.cond_, event_.msg_);
+    return true;
 }
 
 inline void PromiseBase::arm_one(WaitCondition* c) {
@@ -768,10 +756,10 @@ inline void LaneCondition::kept_armed() {
 }
 
 inline void LaneCondition::unqueue() noexcept {
-    if (list_)
+    if (heap_index_ != npos)
+        heap_lane_->remove(this);
+    else if (list_)
         list_->remove(this);
-    else if (heap_index_ != npos)
-        Access::owner(*this)->sched_->existing_lane(priority_).remove(this);
 }
 
 inline void LaneCondition::queue_idle() {

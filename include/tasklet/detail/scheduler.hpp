@@ -110,10 +110,12 @@ private:
     friend struct Access;
 
     static constexpr std::uint32_t npos = std::numeric_limits<std::uint32_t>::max();
-    // No pointer to the lane: a list knows its own ends, and the heap's lane is found from
-    // the owner's scheduler and the priority (8 bytes less in every tasklet frame that waits
-    // on a timeout).
-    LaneCondition* lprev_ = nullptr;
+    // On a list, the previous condition; on a timer heap, that heap's lane (a list knows its
+    // own ends): one word for both keeps the frame of a tasklet on a timeout 8 bytes smaller.
+    union {
+        LaneCondition* lprev_ = nullptr;
+        Lane* heap_lane_;
+    };
     LaneCondition* lnext_ = nullptr;
     LaneList* list_ = nullptr;
     std::uint32_t heap_index_ = npos; // 32 bits: a subclass's field fits in the tail padding
@@ -223,8 +225,6 @@ public:
     struct CacheReaper;
     GMainContext* context() const noexcept { return ctx_; }
     Lane& lane(int priority);
-    /// The lane of `priority`, which must exist (a condition is queued on it).
-    Lane& existing_lane(int priority) noexcept;
     /// The earliest timer deadline of all lanes (µs), G_MAXINT64 if none (for VirtualClock).
     gint64 next_deadline() const noexcept {
         gint64 d = G_MAXINT64;
@@ -359,6 +359,7 @@ inline void Lane::finalize(GSource* s) noexcept { std::unique_ptr<Lane> owned(&o
 inline void Lane::push_idle(LaneCondition* c) noexcept { idles_.push_back(c); }
 
 inline void Lane::push_timer(LaneCondition* c) {
+    c->heap_lane_ = this;
     heap_.push_back(Timer{c->deadline_, c});
     heap_up(heap_.size() - 1); // sets c->heap_index_
 }
@@ -477,24 +478,24 @@ inline void Lane::run_work(HandOver& h) noexcept {
 inline void Lane::run_handed_over() noexcept {
     if (handover_)
         run_work(*handover_); // nested: first what the dispatch further up did not run yet
-    if (inbox_flag_.load(std::memory_order_acquire)) {
+    auto run_taken = [this](std::vector<std::function<void()>>& from) {
         HandOver h;
+        h.work.swap(from);
+        HandOver* outer = std::exchange(handover_, &h);
+        run_work(h);
+        handover_ = outer;
+    };
+    if (inbox_flag_.load(std::memory_order_acquire)) {
+        std::vector<std::function<void()>> taken;
         {
             std::lock_guard lock(inbox_mutex_);
-            h.work.swap(inbox_);
+            taken.swap(inbox_);
             inbox_flag_.store(false, std::memory_order_relaxed);
         }
-        HandOver* outer = std::exchange(handover_, &h);
-        run_work(h);
-        handover_ = outer;
+        run_taken(taken);
     }
-    if (!local_.empty()) {
-        HandOver h;
-        h.work.swap(local_);
-        HandOver* outer = std::exchange(handover_, &h);
-        run_work(h);
-        handover_ = outer;
-    }
+    if (!local_.empty())
+        run_taken(local_);
 }
 
 inline gboolean Lane::dispatch(GSource* s, GSourceFunc, gpointer) noexcept {
@@ -585,19 +586,6 @@ inline Lane& Scheduler::lane(int priority) {
     if (priority == G_PRIORITY_DEFAULT_IDLE && idle_lane_)
         return *idle_lane_;
     return add_lane(priority);
-}
-
-inline Lane& Scheduler::existing_lane(int priority) noexcept {
-    if (priority == G_PRIORITY_DEFAULT)
-        return *default_lane_.load(std::memory_order_acquire);
-    if (priority == G_PRIORITY_DEFAULT_IDLE && idle_lane_)
-        return *idle_lane_;
-    std::lock_guard lock(lanes_mutex_);
-    Lane* found = nullptr;
-    for (Lane* l : lanes_)
-        if (l->priority() == priority)
-            found = l;
-    return *found;
 }
 
 inline Lane& Scheduler::add_lane(int priority) {
