@@ -429,7 +429,6 @@ public:
 
 protected:
     void arm() override {
-        thread_ = g_thread_self();
         if (by_type_) {
             join_type_hook();
         } else if (!instance_) {
@@ -437,7 +436,7 @@ protected:
         } else {
             auto* c = reinterpret_cast<SignalClosure*>(
                 g_closure_new_simple(sizeof(SignalClosure), nullptr));
-            c->thread = thread_;
+            c->thread = detail::thread_serial();
             c->signal_id = signal_id_;
             c->self = this;
             g_closure_set_marshal(&c->closure, &WaitForSignal::marshal);
@@ -477,7 +476,7 @@ private:
     // condition (which that thread must not read).
     struct SignalClosure {
         GClosure closure;
-        GThread* thread;
+        std::uint64_t thread; // detail::thread_serial()
         guint signal_id;
         WaitForSignal* self;
     };
@@ -588,7 +587,7 @@ private:
     static void marshal(GClosure* closure, GValue* return_value, guint n_params,
                         const GValue* params, gpointer, gpointer) {
         auto* c = reinterpret_cast<SignalClosure*>(closure);
-        if (c->thread != g_thread_self()) {
+        if (c->thread != detail::thread_serial()) {
             g_log(detail::log_domain, G_LOG_LEVEL_WARNING,
                   "WaitForSignal: signal '%s' emitted on another thread than its tasklet's; "
                   "ignored",
@@ -756,7 +755,6 @@ private:
     guint signal_id_ = 0;
     GQuark detail_ = 0;
     GSignalFlags flags_ = GSignalFlags(0);
-    GThread* thread_ = nullptr;
     SignalClosure* closure_ = nullptr; // our reference, while armed (instance form)
     gulong handler_ = 0;
     TypeHook* type_hook_ = nullptr;  // while armed (type form)
