@@ -346,3 +346,16 @@ TEST_CASE("a WaitForTasklet awaited again after its tasklet ended completes at o
     CHECK(t.done());
     CHECK(t.return_value() == 8);
 }
+
+TEST_CASE("co_await t yields the result of the tasklet t named when the wait began, even if "
+          "t is reassigned meanwhile") {
+    auto worker = answer_after_idle(1);
+    auto body = [&]() -> Tasklet<int> { co_return co_await worker; };
+    auto t = body();
+    REQUIRE_FALSE(t.done());
+    // While the body is suspended in `co_await worker`, the handle it named is reassigned
+    // to a tasklet that has already ended with another value (and the original handle is
+    // dropped: the wait keeps the tasklet alive).
+    worker = immediate(2);
+    CHECK(test::run_with_watchdog(t) == 1);
+}

@@ -22,12 +22,7 @@ public:
 
     /// The tasklet's return value (kiwi's `.retval`); rethrows; std::logic_error before it
     /// ended.
-    T& retval() {
-        detail::PromiseBase& p = target(); // kept alive by this condition's reference
-        if (!p.ended())
-            throw std::logic_error("tasklet: WaitForTasklet::retval(): the tasklet has not ended");
-        return static_cast<detail::Promise<T>&>(p).value();
-    }
+    T& retval() { return detail::ended_result<T>(target(), "WaitForTasklet::retval()"); }
     /// The tasklet waited for.
     Tasklet<T> tasklet() const { return detail::Access::share_as<T>(&target()); }
 
@@ -45,12 +40,7 @@ public:
     WaitForTasklet(const AnyTasklet& t, Borrow b) : JoinWaiter(t, b) {}
 
     /// Rethrows the exception the tasklet ended with; std::logic_error before it ended.
-    void retval() {
-        detail::PromiseBase& p = target();
-        if (!p.ended())
-            throw std::logic_error("tasklet: WaitForTasklet::retval(): the tasklet has not ended");
-        p.rethrow_if_failed();
-    }
+    void retval() { detail::ended_result<void>(target(), "WaitForTasklet::retval()"); }
     /// The tasklet waited for.
     Tasklet<void> tasklet() const { return detail::Access::share_as<void>(&target()); }
 
@@ -73,41 +63,44 @@ template <class T, bool Rvalue> class JoinAwaiter {
 public:
     using result_type = typename join_result<T, Rvalue>::type;
 
-    // `t` outlives this awaiter: borrowed, not copied (see JoinWaiter::Borrow).
-    explicit JoinAwaiter(const Tasklet<T>& t) : t_(t), target_(Access::promise(t)) {
-        if (!target_)
+    // `t` outlives this awaiter: borrowed, not copied (see JoinWaiter::Borrow). Neither
+    // its promise nor the waiting one is kept here (every frame suspended in `co_await t`
+    // would carry them): the target is the waiter's once made (while suspended, `t` may be
+    // reassigned), else still `t`'s.
+    explicit JoinAwaiter(const Tasklet<T>& t) : t_(t) {
+        if (!Access::promise(t))
             throw std::invalid_argument("tasklet: WaitForTasklet: empty tasklet handle");
     }
     bool await_ready() const noexcept { return false; }
     template <class P> bool await_suspend(std::coroutine_handle<P> h) {
-        p_ = &promise_of(h);
+        PromiseBase& p = promise_of(h);
+        const PromiseBase& target = *Access::promise(t_);
         // Spawn-and-await, the usual case: the tasklet has already ended, so unless a
         // condition must be disarmed the wait is over before anything is made or armed.
         // (A tasklet of another context goes the long way, which refuses one of another
         // thread's.)
-        if (target_->sched_ == p_->sched_ && target_->ended() && p_->begin_wait_done())
+        if (target.sched_ == p.sched_ && target.ended() && p.begin_wait_done())
             return false;
         w_.emplace(t_, JoinWaiter::Borrow{});
         WaitCondition* c = &*w_;
-        return !p_->begin_wait(&c, 1);
+        return !p.begin_wait(&c, 1);
     }
     result_type await_resume() {
-        p_->after_resume();
+        tls_current->after_resume(); // the tasklet resumed is the one running
         // It has ended (the wait is over): its result is read straight from its promise,
         // which `t_` (or the waiter's own reference) keeps alive.
+        auto& target = static_cast<PromiseStorage<T>&>(w_ ? w_->target() : *Access::promise(t_));
         if constexpr (std::is_void_v<T>)
-            target_->rethrow_if_failed();
+            target.value();
         else if constexpr (Rvalue)
-            return std::move(static_cast<Promise<T>*>(target_)->value());
+            return std::move(target.value());
         else
-            return static_cast<Promise<T>*>(target_)->value();
+            return target.value();
     }
 
 private:
     const Tasklet<T>& t_;
-    PromiseBase* target_;
     std::optional<WaitForTasklet<T>> w_; // only made when the tasklet has not ended
-    PromiseBase* p_ = nullptr;
 };
 
 template <std::size_t N, std::size_t K> void AnyAwaiter<N, K>::add(const AnyTasklet& t) {

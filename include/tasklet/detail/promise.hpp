@@ -17,7 +17,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tasklet::detail {
@@ -159,6 +161,7 @@ private:
     bool linked_ = false;
     bool borrowed_ = false; // target_ holds no reference (see Borrow)
     friend class PromiseBase;
+    template <class, bool> friend class JoinAwaiter;
 };
 
 class PromiseBase {
@@ -380,6 +383,18 @@ public:
     void return_void() noexcept {}
     void value() { rethrow_if_failed(); }
 };
+
+[[noreturn]] inline void throw_not_ended(const char* caller) {
+    throw std::logic_error(std::string("tasklet: ") + caller + ": the tasklet has not ended");
+}
+
+/// The result of the tasklet of `p`, which must have ended: its value, or the exception it
+/// ended with, rethrown. Before it has ended: std::logic_error naming `caller`.
+template <class T> std::add_lvalue_reference_t<T> ended_result(PromiseBase& p, const char* caller) {
+    if (!p.ended())
+        throw_not_ended(caller);
+    return static_cast<PromiseStorage<T>&>(p).value();
+}
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TASKLET_FRAME_POOL 0

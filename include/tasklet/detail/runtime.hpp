@@ -829,13 +829,7 @@ inline bool AnyTasklet::remove_join_callback(JoinId id) const {
 }
 
 template <class T> std::add_lvalue_reference_t<T> Tasklet<T>::return_value() const {
-    detail::PromiseBase& p = promise();
-    if (!p.ended())
-        throw std::logic_error("tasklet: return_value(): the tasklet has not ended");
-    if constexpr (std::is_void_v<T>)
-        p.rethrow_if_failed();
-    else
-        return static_cast<detail::Promise<T>&>(p).value();
+    return detail::ended_result<T>(promise(), "return_value()");
 }
 
 // ---- WaitCondition -----------------------------------------------------------------------
