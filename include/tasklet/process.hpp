@@ -127,28 +127,31 @@ private:
         return !(r < 0 && errno == ECHILD);
     }
 
-    // The pids watched right now, process-wide (pids are): one WaitForProcess each.
-    static std::vector<GPid>& watched(std::unique_lock<std::mutex>& lock) {
-        static std::mutex m;
-        static std::vector<GPid> pids;
-        lock = std::unique_lock(m);
-        return pids;
+    // The pids watched right now, process-wide (pids are): one WaitForProcess each. Never
+    // destroyed, so a condition that outlives static destruction can still release.
+    struct Watched {
+        std::mutex mutex;
+        std::vector<GPid> pids;
+    };
+    static Watched& watched() {
+        static Watched& w = *new Watched;
+        return w;
     }
     bool claim() {
-        std::unique_lock<std::mutex> lock;
-        std::vector<GPid>& pids = watched(lock);
-        if (std::find(pids.begin(), pids.end(), pid_) != pids.end())
+        Watched& w = watched();
+        std::lock_guard lock(w.mutex);
+        if (std::find(w.pids.begin(), w.pids.end(), pid_) != w.pids.end())
             return false;
-        pids.push_back(pid_);
+        w.pids.push_back(pid_);
         claimed_ = true;
         return true;
     }
     void release() noexcept {
         if (!claimed_)
             return;
-        std::unique_lock<std::mutex> lock;
-        std::vector<GPid>& pids = watched(lock);
-        pids.erase(std::find(pids.begin(), pids.end(), pid_));
+        Watched& w = watched();
+        std::lock_guard lock(w.mutex);
+        w.pids.erase(std::find(w.pids.begin(), w.pids.end(), pid_));
         claimed_ = false;
     }
 
