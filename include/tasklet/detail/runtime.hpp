@@ -424,6 +424,15 @@ inline bool PromiseBase::finish_wait(WaitCondition* const* conds, std::size_t n)
     // (it may also be one queued earlier: a wait takes one message at a time).
     if (queued && filter_queue(true))
         return true;
+    // Arming runs user code (a call's starter, a handler run by the previous wait's
+    // disarm): a cancel made there must not be left for a wait that may never end. The
+    // co_await completes at once and throws Cancelled, its conditions armed, as for any
+    // cancel. (With an event already there, that is delivered, and the next co_await throws.)
+    if (cancel_requested_) [[unlikely]] {
+        cancel_requested_ = false;
+        resume_cancel_ = true;
+        return true;
+    }
     state_ = State::suspended;
     return false;
 }
