@@ -9,6 +9,7 @@
 #include <atomic>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <type_traits>
@@ -39,7 +40,9 @@ template <> struct ThreadSlot<void> {};
 /// its result or exception is discarded. The function may take a `GCancellable*`, which is
 /// cancelled when the condition is disarmed (see WaitForAsync), to stop early on its own.
 /// The function and its result are always destroyed on the tasklet's thread. Awaited again
-/// after it completed (kept armed), it runs the function again.
+/// after it completed (kept armed), it runs the function again. Runs of one condition never
+/// overlap: awaited again while an abandoned run is still going, the new run waits for it on
+/// its worker thread, so the function need not be safe to run concurrently with itself.
 template <class R> class WaitForThread : public detail::AsyncOp {
     static_assert(std::is_void_v<R> || (std::is_object_v<R> && !std::is_array_v<R>),
                   "WaitForThread<R>: R must be void or an object type");
@@ -53,11 +56,11 @@ public:
     template <class F>
         requires(!std::is_same_v<std::remove_cvref_t<F>, WaitForThread>)
     explicit WaitForThread(F&& f)
-        : fn_(std::make_shared<std::decay_t<F>>(std::forward<F>(f))),
+        : fn_(std::make_shared<HeldFn<std::decay_t<F>>>(std::forward<F>(f))),
           call_(&invoke<std::decay_t<F>>) {
         using Fn = std::decay_t<F>;
         if constexpr (std::is_pointer_v<Fn> || std::is_member_pointer_v<Fn>)
-            if (*static_cast<Fn*>(fn_.get()) == nullptr)
+            if (static_cast<HeldFn<Fn>*>(fn_.get())->fn == nullptr)
                 throw std::invalid_argument("tasklet: WaitForThread: null function pointer");
     }
     // clang-format on
@@ -114,15 +117,24 @@ protected:
     }
 
 private:
-    using Call = R (*)(void*, GCancellable*);
+    // The function, shared by the condition and its jobs, with the lock that keeps its runs
+    // from overlapping.
+    struct Held {
+        std::mutex running;
+    };
+    template <class F> struct HeldFn : Held {
+        template <class A> explicit HeldFn(A&& f) : fn(std::forward<A>(f)) {}
+        F fn;
+    };
+    using Call = R (*)(Held*, GCancellable*);
 
     // Hand-off between the threads. GLib orders it already (the task queue, then the
     // completion source), but with synchronisation ThreadSanitizer cannot see (futexes,
     // uninstrumented atomics): the two flags state the same order in C++ terms.
     struct Job {
-        Job(std::shared_ptr<void> f, Call c) : fn(std::move(f)), call(c) {}
+        Job(std::shared_ptr<Held> f, Call c) : fn(std::move(f)), call(c) {}
         ~Job() { (void)finished.load(std::memory_order_acquire); }
-        std::shared_ptr<void> fn;
+        std::shared_ptr<Held> fn;
         Call call;
         detail::ThreadSlot<R> slot;
         std::exception_ptr error;
@@ -130,8 +142,8 @@ private:
         std::atomic<bool> finished{false}; // release: the worker is done with the job
     };
 
-    template <class F> static R invoke(void* f, GCancellable* c) {
-        F& fn = *static_cast<F*>(f);
+    template <class F> static R invoke(Held* f, GCancellable* c) {
+        F& fn = static_cast<HeldFn<F>*>(f)->fn;
         if constexpr (std::is_invocable_v<F&, GCancellable*>)
             return static_cast<R>(fn(c));
         else
@@ -144,6 +156,7 @@ private:
         Job* job = static_cast<Job*>(data);
         (void)job->posted.load(std::memory_order_acquire);
         try {
+            std::lock_guard lock(job->fn->running); // after an abandoned run, if one still goes
             if constexpr (std::is_void_v<R>)
                 job->call(job->fn.get(), c);
             else
@@ -163,7 +176,7 @@ private:
     }
     friend struct detail::Access;
 
-    std::shared_ptr<void> fn_;
+    std::shared_ptr<Held> fn_;
     Call call_;
     std::shared_ptr<Job> job_;
     std::exception_ptr start_error_;
