@@ -85,7 +85,10 @@ private:
 /// The inline form of GErrorOut: pass `throw_on_error()` as the `GError**` argument and the
 /// error, if any, is thrown as tasklet::Error at the end of the full expression (after the
 /// call has returned and its other out-parameters are set). Use it only as a temporary
-/// argument. While another exception is already propagating it does not throw.
+/// argument, and not in an expression that also has a `co_await` (`co_await` into a variable
+/// first): it tells whether another exception is propagating — then it does not throw — by
+/// std::uncaught_exceptions(), which a suspension in between makes meaningless (a tasklet
+/// resumed from a destructor during unwinding would lose the error).
 ///
 ///     g_autofree char* data = nullptr;
 ///     g_file_load_contents_finish(file, r, &data, &len, nullptr, tasklet::throw_on_error());
@@ -274,7 +277,11 @@ private:
 /// GCancellable on: it is cancelled when the condition is disarmed before the call completed
 /// — when it is destroyed (a temporary: as soon as Cancelled propagates out of the
 /// co_await), when its tasklet ends (cancellation included), or when the tasklet's next wait
-/// does not include it. A callback that arrives after that is ignored safely. While it stays
+/// does not include it. A callback that arrives after that is ignored safely. A cancelled
+/// call may still be using what it was given (a read in a worker thread cannot be
+/// interrupted): the starter itself is kept until the call's callback has run, so memory
+/// the call writes into is safe if the starter owns it — capture the buffer by
+/// `std::shared_ptr`, not a reference to the tasklet's own. While it stays
 /// armed (e.g. `any(op, timeout)` awaited in a loop) the call keeps going; awaited again
 /// after it completed, it starts the call again. If the starter throws, the co_await throws
 /// that (and the starter must not have started the call).
@@ -284,9 +291,10 @@ public:
     using Starter = std::function<void(GCancellable*, GAsyncReadyCallback, gpointer)>;
 
     /// An empty starter is std::invalid_argument.
-    explicit WaitForAsync(Starter start) : start_(std::move(start)) {
-        if (!start_)
+    explicit WaitForAsync(Starter start) {
+        if (!start)
             throw std::invalid_argument("tasklet: WaitForAsync: empty starter");
+        start_ = std::make_shared<Starter>(std::move(start));
     }
     /// Cancels a call still in flight.
     ~WaitForAsync() override {
@@ -306,8 +314,10 @@ protected:
     void start(GCancellable* c, GAsyncReadyCallback cb, gpointer data) override {
         result_ = AsyncResult();
         error_ = nullptr;
-        start_(c, cb, data);
+        (*start_)(c, cb, data);
     }
+    /// Each call keeps the starter (and so what it captured) until its callback has run.
+    std::shared_ptr<void> new_call() override { return start_; }
     /// Keeps the call's result for result() and `co_await`.
     void completed(GAsyncResult* r) noexcept override { result_ = AsyncResult::ref(r); }
     /// Keeps what the starter threw, to rethrow it from result() and `co_await`.
@@ -317,7 +327,7 @@ private:
     AsyncResult await_result() const { return result(); }
     friend struct detail::Access;
 
-    Starter start_;
+    std::shared_ptr<Starter> start_;
     AsyncResult result_;
     std::exception_ptr error_;
 };
