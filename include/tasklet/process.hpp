@@ -65,6 +65,10 @@ public:
 
 protected:
     void arm() override {
+        if (refused_) { // that refusal was for one wait: the other watch may be gone by now
+            refused_ = false;
+            error_ = nullptr;
+        }
         if (!ended_ && !error_ && source())
             return; // a watch kept from an earlier wait (see disarm()) still brings the status
         if (!ended_ && !error_ && !is_child(pid_))
@@ -72,10 +76,12 @@ protected:
                 std::system_error(ECHILD, std::generic_category(),
                                   "tasklet: WaitForProcess: pid " + std::to_string(pid_) +
                                       " is not a child of this process, or was reaped elsewhere"));
-        if (!ended_ && !error_ && !claim())
+        if (!ended_ && !error_ && !claim()) {
             error_ = std::make_exception_ptr(
                 std::logic_error("tasklet: WaitForProcess: pid " + std::to_string(pid_) +
                                  " is already watched by another WaitForProcess"));
+            refused_ = true;
+        }
         if (ended_ || error_) {
             fire(); // the owner is running: its wait completes at once
             return;
@@ -111,7 +117,9 @@ private:
     // Awaited again once the outcome is known (the child watch is gone: GLib removes it after
     // its one dispatch): the wait completes at once with the same status or error.
     void kept_armed() override {
-        if (ended_ || error_)
+        if (refused_)
+            arm(); // asks again
+        else if (ended_ || error_)
             fire();
         else
             SourceCondition::kept_armed();
@@ -175,6 +183,7 @@ private:
     int status_ = 0;
     bool ended_ = false;
     bool claimed_ = false; // its pid is in watched()
+    bool refused_ = false; // error_ is the refusal of a pid watched by another condition
     std::exception_ptr error_;
 };
 
