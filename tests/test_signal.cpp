@@ -190,6 +190,35 @@ TEST_CASE("arg<V>() reports a bad index and a type mismatch clearly", "[signal]"
     CHECK_THROWS_AS(got.arg<double>(0), std::invalid_argument); // no implicit int -> double
 }
 
+TEST_CASE("arg<V>() reads an integer as a character type or an enum on any underlying type, "
+          "range-checked",
+          "[signal]") {
+    Emitter e;
+    Emission got;
+    auto t = receive_changed(e, got);
+    emit_changed(e, 65, nullptr);
+    REQUIRE(t.done());
+    enum class Flag : bool { off, on };
+    enum class Letter : char { a = 'a', big_a = 'A' };
+    CHECK(got.arg<gchar>(0) == 'A');
+    CHECK(got.arg<char>(0) == 'A');
+    CHECK(got.arg<char16_t>(0) == u'A');
+    CHECK(got.arg<char32_t>(0) == U'A');
+    CHECK(got.arg<wchar_t>(0) == L'A');
+    CHECK(got.arg<Letter>(0) == Letter::big_a);
+    CHECK_THROWS_AS(got.arg<Flag>(0), std::invalid_argument); // 65 is not a bool
+
+    Emission zero, big;
+    auto t0 = receive_changed(e, zero);
+    emit_changed(e, 1, nullptr);
+    auto t1 = receive_changed(e, big);
+    emit_changed(e, 300, nullptr);
+    REQUIRE((t0.done() && t1.done()));
+    CHECK(zero.arg<Flag>(0) == Flag::on);
+    CHECK_THROWS_AS(big.arg<char>(0), std::invalid_argument); // 300 does not fit
+    CHECK(big.arg<char16_t>(0) == 300);
+}
+
 TEST_CASE("the tasklet runs inside the emission, before later handlers", "[signal]") {
     Emitter e;
     std::vector<std::string> order;

@@ -65,6 +65,17 @@ struct underlying<V> {
 };
 // clang-format on
 
+// std::in_range() takes the standard integer types only: a character type (gchar is char)
+// is range-checked as the integer type of its size and signedness, and bool (an enum's
+// underlying type) as unsigned char — fitting values then include 2..255, so bool gets a
+// check of its own below.
+template <class T> struct checked_int {
+    using type =
+        std::conditional_t<std::is_signed_v<T>, std::make_signed_t<T>, std::make_unsigned_t<T>>;
+};
+template <> struct checked_int<bool> { using type = unsigned char; };
+template <class T> using checked_int_t = typename checked_int<T>::type;
+
 // Reads `v` (argument `i`) as V; see Emission::arg() for the accepted pairs.
 template <class V> V value_as(const GValue& v, std::size_t i) {
     const GType f = G_TYPE_FUNDAMENTAL(G_VALUE_TYPE(&v));
@@ -73,7 +84,7 @@ template <class V> V value_as(const GValue& v, std::size_t i) {
             return g_value_get_boolean(&v) != FALSE;
         arg_type_mismatch(i, v, "bool");
     } else if constexpr (std::is_integral_v<V> || std::is_enum_v<V>) {
-        using U = typename underlying<V>::type;
+        using U = checked_int_t<typename underlying<V>::type>;
         bool is_signed = true;
         gint64 s = 0;
         guint64 u = 0;
@@ -119,7 +130,9 @@ template <class V> V value_as(const GValue& v, std::size_t i) {
         default:
             arg_type_mismatch(i, v, "an integer");
         }
-        if (is_signed ? !std::in_range<U>(s) : !std::in_range<U>(u))
+        constexpr bool to_bool = std::is_same_v<typename underlying<V>::type, bool>;
+        if (is_signed ? !std::in_range<U>(s) || (to_bool && s > 1)
+                      : !std::in_range<U>(u) || (to_bool && u > 1))
             throw std::invalid_argument("tasklet: Emission::arg(" + std::to_string(i) +
                                         "): the value does not fit the requested integer type");
         return static_cast<V>(is_signed ? static_cast<U>(s) : static_cast<U>(u));
@@ -526,7 +539,15 @@ private:
             h = fresh.release(); // GLib frees it when the hook goes (free_type_hook)
             hooks.push_back(h);
         }
-        h->members.push_back(this);
+        // During a hook call (a modal loop run from a tasklet it resumed) left members are
+        // null, not erased: reuse a hole, or every join would grow the list until the call
+        // ends. The call skips a member joined here whatever its index (armed_at_).
+        auto hole = h->calls > 0 ? std::find(h->members.begin(), h->members.end(), nullptr)
+                                 : h->members.end();
+        if (hole != h->members.end())
+            *hole = this;
+        else
+            h->members.push_back(this);
         armed_at_ = h->emissions;
         type_hook_ = h;
     }
