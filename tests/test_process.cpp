@@ -176,3 +176,67 @@ TEST_CASE("co_await on a WaitForProcess yields the int wait status; accessors ar
     }(pid);
     CHECK(test::run_with_watchdog(t) == std::vector<int>{0, 0, 1, 0});
 }
+
+// ---- the one-watcher rule over time ----
+
+// A cancelled waiter that catches Cancelled and waits again on the same (still armed)
+// condition gets the status.
+TEST_CASE("a tasklet cancelled while waiting for a child can catch it and still get the status") {
+    GPid pid = test::spawn_shell("exec sleep 30");
+    auto t = [](GPid pid) -> Tasklet<int> {
+        WaitForProcess proc(pid);
+        try {
+            co_await proc;
+        } catch (const tasklet::Cancelled&) {
+        }
+        co_return co_await proc;
+    }(pid);
+    t.cancel();
+    REQUIRE_FALSE(t.done());
+    REQUIRE(kill(pid, SIGTERM) == 0);
+    int status = test::run_with_watchdog(t, 10);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGTERM);
+}
+
+// A WaitForProcess that stops watching without the child ending (its tasklet was
+// cancelled) gives the pid up: another WaitForProcess may then watch it.
+TEST_CASE("a pid given up by a cancelled waiter can be watched by another WaitForProcess") {
+    GPid pid = test::spawn_shell("exec sleep 30");
+    auto first = [](GPid pid) -> Tasklet<> { co_await WaitForProcess(pid); }(pid);
+    first.cancel();
+    REQUIRE(first.cancelled());
+    auto second = [](GPid pid) -> Tasklet<int> { co_return co_await WaitForProcess(pid); }(pid);
+    REQUIRE(kill(pid, SIGKILL) == 0);
+    int status = test::run_with_watchdog(second, 10);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGKILL);
+}
+
+// The refusal of a pid another WaitForProcess watches holds for that wait only: once the
+// other one stopped watching, the same condition watches the pid.
+TEST_CASE("a WaitForProcess refused while another watched the pid can watch it once the other "
+          "is gone") {
+    GPid pid = test::spawn_shell("exec sleep 30");
+    auto holder = [](GPid pid) -> Tasklet<> { co_await WaitForProcess(pid); }(pid);
+    bool refused = false;
+    auto t = [](GPid pid, tasklet::AnyTasklet holder, bool& refused) -> Tasklet<int> {
+        WaitForProcess proc(pid);
+        try {
+            co_await proc;
+        } catch (const std::logic_error&) {
+            refused = true;
+        }
+        holder.cancel(); // the other watcher is gone now
+        co_return co_await proc;
+    }(pid, holder, refused);
+    CHECK(refused);
+    REQUIRE(holder.cancelled());
+    REQUIRE(kill(pid, SIGKILL) == 0);
+    int status = -1;
+    CHECK_NOTHROW(status = test::run_with_watchdog(t, 10));
+    CHECK(WIFSIGNALED(status));
+    if (!t.done() || status == -1) { // reap it ourselves so nothing is left behind
+        waitpid(pid, nullptr, 0);
+    }
+}
