@@ -146,6 +146,9 @@ class WaitForCall<R(Args...)> : public WaitCondition, public detail::CallResult<
     using Trampoline = detail::CallTrampoline<R, Args...>;
     static_assert(std::is_void_v<R> || (std::is_object_v<R> && std::is_copy_constructible_v<R>),
                   "WaitForCall<R(Args...)>: R must be void or a copyable object type");
+    static_assert((std::is_copy_constructible_v<std::decay_t<Args>> && ...),
+                  "WaitForCall<R(Args...)>: arguments are stored as copies (decayed), so each "
+                  "must be copyable; pass a move-only object by pointer or shared_ptr");
 
 public:
     /// The arguments of one call.

@@ -285,6 +285,14 @@ private:
 /// armed (e.g. `any(op, timeout)` awaited in a loop) the call keeps going; awaited again
 /// after it completed, it starts the call again. If the starter throws, the co_await throws
 /// that (and the starter must not have started the call).
+///
+/// The callback must come on the tasklet's thread: GIO's do (they come to the context that
+/// was thread-default when the call started, the tasklet's). Wrap a C API that calls back
+/// from a thread of its own with g_main_context_invoke(). GIO streams run one operation at
+/// a time, and a cancelled one holds the stream until its late callback has run: a read
+/// started on the same stream before that fails with G_IO_ERROR_PENDING — keep the read
+/// condition armed across waits instead (`any(read, timeout)` in a loop, with `read` made
+/// once).
 class WaitForAsync : public detail::AsyncOp {
 public:
     /// `void start(GCancellable*, GAsyncReadyCallback, gpointer)`.
