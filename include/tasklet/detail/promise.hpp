@@ -323,6 +323,8 @@ private:
     void log_dropped(const Message& m, const char* why) const;
     void resolve_actions();
     bool filter_queue(bool take);
+    bool filter_pass(bool take, MessageNode*& dropped);
+    static void destroy_dropped(MessageNode* list) noexcept;
     bool refilter_while_waiting(Message* m, AnyTasklet& keep);
     MessageNode* enqueue(Message& m, AnyTasklet& keep);
     const ActionEntry* action_for(const std::string& name) const noexcept;

@@ -288,14 +288,19 @@ inline void PromiseBase::forget(WaitCondition* c) noexcept {
 // the queue is filtered against them, and the first message they accept, in arrival order,
 // is delivered — before `m`, if a message is arriving, which then queues behind it. False
 // if none is accepted (`m` untouched).
+// The messages it drops are destroyed last, after the delivery (see filter_queue()).
 inline bool PromiseBase::refilter_while_waiting(Message* m, AnyTasklet& keep) {
     resolve_actions();
-    if (!filter_queue(true)) // took the first accepted into the event, as a wait does
-        return false;
-    if (m)
-        extras_->unfiltered = enqueue(*m, keep); // filtered at the next wait
-    Access::fire_message(*event_.cond_, event_.msg_);
-    return true;
+    MessageNode* dropped = nullptr;
+    // Takes the first accepted into the event, as a wait does.
+    const bool took = filter_pass(true, dropped);
+    if (took) {
+        if (m)
+            extras_->unfiltered = enqueue(*m, keep); // filtered at the next wait
+        Access::fire_message(*event_.cond_, event_.msg_);
+    }
+    destroy_dropped(dropped); // touches nothing of this tasklet, which may be gone
+    return took;
 }
 
 inline void PromiseBase::arm_one(WaitCondition* c) {
@@ -495,8 +500,35 @@ inline void PromiseBase::resolve_actions() {
 
 // Drops the messages that arrived since the queue was last filtered and whose name is
 // discarded or has no action. With `take`, also delivers the first accepted message (in
-// arrival order) into the event, from its node (returns true). One lookup per message.
+// arrival order) into the event, from its node (returns true). For a running tasklet (a
+// wait under way).
+//
+// Destroying a message runs user code — its value's destructor, or the end of a tasklet
+// only its sender handle kept — which may send this tasklet a message or cancel it. So the
+// dropped ones are destroyed after the pass, when the queue and the event are consistent;
+// what arrived meanwhile is filtered by another pass.
 inline bool PromiseBase::filter_queue(bool take) {
+    for (;;) {
+        MessageNode* dropped = nullptr;
+        const bool took = filter_pass(take, dropped);
+        if (!dropped)
+            return took;
+        destroy_dropped(dropped);
+        if (took || !extras_->unfiltered)
+            return took;
+    }
+}
+
+inline void PromiseBase::destroy_dropped(MessageNode* list) noexcept {
+    while (MessageNode* n = list) {
+        list = n->next;
+        n->msg.~Message();
+        ::operator delete(n);
+    }
+}
+
+// One pass of filter_queue(): the dropped messages are unlinked onto `dropped`, undestroyed.
+inline bool PromiseBase::filter_pass(bool take, MessageNode*& dropped) {
     Extras& x = *extras_;
     const ActionEntry* taken = nullptr;
     MessageNode* n = x.queue.front();
@@ -522,7 +554,8 @@ inline bool PromiseBase::filter_queue(bool take) {
             if (!e)
                 log_dropped(n->msg, "no wait accepts or defers it");
             x.queue.unlink(n);
-            x.queue.recycle(n);
+            n->next = dropped;
+            dropped = n;
         } else if (take && !taken && e->action == MessageAction::accept) {
             take_node(n, e);
         }
@@ -566,8 +599,13 @@ inline void PromiseBase::deliver(Message& m) {
             extras_->unfiltered = n;
         return;
     }
-    if (actions_dirty_ && refilter_while_waiting(&m, keep))
-        return;
+    if (actions_dirty_) {
+        if (refilter_while_waiting(&m, keep))
+            return;
+        // The messages it dropped may have run user code that changed this tasklet: look
+        // again (it is alive: `m.dest` holds it).
+        return deliver(m);
+    }
     const ActionEntry* e = action_for(m.name); // no entry without Extras: none allocated
     if (!e) {
         log_dropped(m, "no wait accepts or defers it");
