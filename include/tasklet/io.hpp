@@ -79,6 +79,17 @@ protected:
         }
         SourceCondition::arm();
     }
+    /// Awaited again: a socket closed meanwhile reports G_IO_NVAL at every wait, as a closed
+    /// fd does (GLib's socket source reports it once, then stops polling the fd).
+    void kept_armed() override {
+        if (socket_ && g_socket_is_closed(socket_.get())) {
+            SourceCondition::disarm();
+            occurred_ = G_IO_NVAL;
+            fire(); // the owner is running: its wait completes at once
+            return;
+        }
+        SourceCondition::kept_armed();
+    }
 
     /// A GLib watch on the fd, channel or socket (the SourceCondition protocol in detail/).
     GSource* create_source() override {
