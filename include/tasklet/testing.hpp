@@ -38,19 +38,24 @@ public:
     VirtualClock(const VirtualClock&) = delete;
     VirtualClock& operator=(const VirtualClock&) = delete;
 
-    /// Moves time forward by `d` (rounded up to whole µs; negative, or past what a gint64 of µs
-    /// holds: std::invalid_argument).
+    /// Moves time forward by `d` (rounded up to whole µs; negative, NaN, or past what the
+    /// clock holds — a gint64 of µs, less room for the longest timeout's next two deadlines —
+    /// std::invalid_argument).
     /// Iterates the calling thread's thread-default main context: first what is ready now,
     /// then, for each timer deadline up to the new time in order, sets the clock to that
     /// deadline and dispatches what is due — so periodic timers tick once per period, and
     /// timers armed by the tasklets that run meanwhile fire too if they fall in the window.
     /// Ends with the clock at exactly now() + d. Not from inside a tasklet (std::logic_error).
+    /// Called again from a callback it dispatches, the clock never goes back: the outer call
+    /// ends at the later of the two times.
     template <class Rep, class Period> void advance(std::chrono::duration<Rep, Period> d) {
-        if (d < d.zero())
-            throw std::invalid_argument("tasklet::testing::VirtualClock::advance(): negative");
+        // Written so that NaN fails too (every comparison with it is false).
+        if (!(d >= d.zero()))
+            throw std::invalid_argument(
+                "tasklet::testing::VirtualClock::advance(): negative or NaN");
         // Checked before the conversion, which an enormous duration would overflow.
-        if (std::chrono::duration<double, std::micro>(d).count() >=
-            static_cast<double>(G_MAXINT64 - 1 - now()))
+        if (!(std::chrono::duration<double, std::micro>(d).count() <
+              static_cast<double>(limit - now())))
             throw std::invalid_argument(
                 "tasklet::testing::VirtualClock::advance(): beyond what the clock can hold");
         advance_us(static_cast<gint64>(std::chrono::ceil<std::chrono::microseconds>(d).count()));
@@ -93,7 +98,8 @@ private:
                     "time moving (a 0 ms periodic timeout, or timers starved by busy sources of "
                     "a higher priority)");
         }
-        now_.store(target, std::memory_order_relaxed);
+        if (target > now()) // a nested advance() may have gone further
+            now_.store(target, std::memory_order_relaxed);
         dispatch_ready(s->context());
     }
 
@@ -106,6 +112,9 @@ private:
         return n;
     }
 
+    // The clock stops short of the end of gint64 by two periods of the longest timeout, so
+    // that a timer's deadline (now + interval, then + interval again) cannot overflow.
+    static constexpr gint64 limit = G_MAXINT64 - 2 * (gint64{G_MAXUINT} * 1000);
     std::atomic<gint64> now_;
     gint64 start_ = 0;
 };

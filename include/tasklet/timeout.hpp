@@ -24,8 +24,8 @@ public:
     template <std::integral I>
     explicit WaitForTimeout(I ms, int priority = G_PRIORITY_DEFAULT)
         : LaneCondition(priority), ms_(checked(ms)) {}
-    /// A std::chrono duration, rounded up to whole milliseconds; negative or over G_MAXUINT
-    /// ms: std::invalid_argument.
+    /// A std::chrono duration, rounded up to whole milliseconds; negative, NaN or over
+    /// G_MAXUINT ms: std::invalid_argument.
     template <class Rep, class Period>
     explicit WaitForTimeout(std::chrono::duration<Rep, Period> d, int priority = G_PRIORITY_DEFAULT)
         : LaneCondition(priority), ms_(checked_duration(d)) {}
@@ -58,7 +58,8 @@ private:
     // Range-checked before the conversion: an enormous duration would overflow in it.
     template <class Rep, class Period>
     static guint checked_duration(std::chrono::duration<Rep, Period> d) {
-        if (d < d.zero() || std::chrono::duration<double, std::milli>(d).count() > G_MAXUINT)
+        // Written so that NaN fails too (every comparison with it is false).
+        if (!(d >= d.zero() && std::chrono::duration<double, std::milli>(d).count() <= G_MAXUINT))
             throw std::invalid_argument("tasklet: WaitForTimeout: interval out of range");
         return checked(std::chrono::ceil<std::chrono::milliseconds>(d).count());
     }
