@@ -18,7 +18,10 @@ namespace tasklet {
 ///
 /// Level-triggered, like the underlying GLib source: a tasklet that does not consume the
 /// readiness (read the data, stop waiting after HUP) is woken again at once. Awaited again
-/// while armed (a read loop) it keeps its GSource: nothing is re-created per wait.
+/// while armed (a read loop) it keeps its GSource: nothing is re-created per wait. A GSocket
+/// with a timeout (g_socket_set_timeout()) is reported ready (the conditions asked for) when
+/// the timeout passes without an event, as GLib's socket source does; the read that follows
+/// fails with G_IO_ERROR_TIMED_OUT.
 ///
 /// Ownership: it never closes or takes ownership of a file descriptor (keep it open while
 /// armed); it holds a reference on a GIOChannel or GSocket while it exists.
