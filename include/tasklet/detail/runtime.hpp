@@ -519,14 +519,6 @@ inline bool PromiseBase::filter_queue(bool take) {
     }
 }
 
-inline void PromiseBase::destroy_dropped(MessageNode* list) noexcept {
-    while (MessageNode* n = list) {
-        list = n->next;
-        n->msg.~Message();
-        ::operator delete(n);
-    }
-}
-
 // One pass of filter_queue(): the dropped messages are unlinked onto `dropped`, undestroyed.
 inline bool PromiseBase::filter_pass(bool take, MessageNode*& dropped) {
     Extras& x = *extras_;
