@@ -20,7 +20,7 @@ packages=(cmake make g++ pkg-config libglib2.0-dev)
 case "$what" in
     test) packages+=(catch2) ;;
     demo|bench) ;;
-    *) echo "usage: $0 demo|test [asan|tsan|release]|bench" >&2; exit 2 ;;
+    *) echo "usage: $0 demo|test [asan|tsan|release|valgrind]|bench" >&2; exit 2 ;;
 esac
 [ "${CXX:-}" = clang++ ] && packages+=(clang)
 [ "$variant" = valgrind ] && packages+=(valgrind)
@@ -52,7 +52,8 @@ case "$variant" in
     valgrind) ;;
     *) echo "unknown variant: $variant" >&2; exit 2 ;;
 esac
-[ "$what" = demo ] && { dir=build-release; cmake_args=(-DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS=-O2 -D_GLIBCXX_ASSERTIONS"); }
+# The demo needs neither Catch2 nor the benchmarks (and installs no package for them).
+[ "$what" = demo ] && { dir=build-demo; cmake_args=(-DCMAKE_BUILD_TYPE=Release -DTASKLET_BUILD_TESTS=OFF -DTASKLET_BUILD_BENCH=OFF); }
 [ "$what" = bench ] && { dir=build-bench; cmake_args=(-DCMAKE_BUILD_TYPE=Release -DTASKLET_BUILD_TESTS=OFF); }
 [ -n "${CXX:-}" ] && dir="$dir-$(basename "$CXX")"
 dir=${BUILD_DIR:-$dir}
@@ -65,8 +66,8 @@ case "$what" in
     test)
         case "$variant" in
         tsan)
-            cmake --build "$dir" -j "$jobs" --target test_threads test_thread_pool test_lifetime
-            ctest --test-dir "$dir" --output-on-failure -R '^test_(thread|lifetime)' ;;
+            cmake --build "$dir" -j "$jobs" --target test_threads test_thread_pool test_lifetime test_async_cancel
+            ctest --test-dir "$dir" --output-on-failure -R '^test_(thread|lifetime|async_cancel)' ;;
         valgrind)
             # 0 errors and nothing definitely or indirectly lost, in every test program
             # (scale tests excepted: valgrind is ~50x slower). No suppressions needed.
