@@ -2,6 +2,7 @@
 // async() (GIO), run_in_thread() and WaitForCall, beyond the basics in test_gio,
 // test_thread_pool and test_call.
 #include "support.hpp"
+#include "tsan_glib.hpp"
 
 #include <tasklet/call.hpp>
 #include <tasklet/gio.hpp>
