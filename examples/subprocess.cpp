@@ -1,7 +1,8 @@
 // Spawns several children and waits for all of them concurrently, one tasklet per child,
 // each with WaitForProcess. Children end in a different order than they were started.
 //
-//   ./subprocess [N]      N children (default 4); child K runs `sh -c 'sleep 0.0K; exit K'`,
+//   ./subprocess [N]      N children (default 4); child K runs
+//                         `sh -c 'sleep 0.0(N-K+1); exit K'` (they end in reverse order),
 //                         and one extra child is killed by SIGKILL
 #include <tasklet/tasklet.hpp>
 

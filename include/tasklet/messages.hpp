@@ -79,8 +79,8 @@ class SendAwaiter;
 /// While armed, its names decide what happens to messages for the tasklet: `accept` delivers
 /// (resumes the tasklet), `defer` keeps them queued for a later wait, `discard` drops them;
 /// names with no action are dropped too. When several armed conditions list a name, the
-/// later one in the wait wins. A name in two lists of one condition, or an empty name, is
-/// std::invalid_argument.
+/// later one in the wait wins. A name listed twice in one condition (in one list or two), or
+/// an empty name, is std::invalid_argument.
 class WaitForMessages : public WaitCondition {
 public:
     /// Names whose messages it delivers (`accept`), keeps queued (`defer`) or drops

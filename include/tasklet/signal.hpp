@@ -266,8 +266,9 @@ struct Emission {
 ///   completes with destroyed() == true and object() == nullptr; every later wait on it
 ///   completes the same way (from an idle callback), so nothing hangs on a dead object.
 /// - `WaitForSignal(type, "name[::detail]")` watches every instance of `type` (or a subtype)
-///   through an emission hook; object() says which one emitted. Emission hooks run before
-///   any handler of the emission and cannot set a return value. Signals declared with
+///   through an emission hook; object() says which one emitted. Emission hooks run after a
+///   G_SIGNAL_RUN_FIRST class handler and before every connected handler, and cannot set a
+///   return value. Signals declared with
 ///   G_SIGNAL_NO_HOOKS (GObject::notify is one) cannot be watched this way.
 ///
 /// The tasklet resumes inside the emission (kiwi semantics): it runs up to its next
@@ -278,7 +279,9 @@ struct Emission {
 /// the emission.
 ///
 /// Connected (hooked) only while armed; awaited again in a loop it keeps the same
-/// connection. Emissions while no tasklet waits are not recorded (as in kiwi).
+/// connection. Emissions while it is disarmed are not recorded (as in kiwi); one that comes
+/// while it stays armed and its tasklet runs is kept for its next wait, like any event (see
+/// WaitCondition::fire()).
 ///
 /// Threads: emissions are seen on the thread that armed it. An emission on another thread
 /// is ignored (the instance form logs a g_warning); the watched instance must be released

@@ -1,5 +1,5 @@
 // tasklet — C++20 coroutines on the GLib main loop, after Python's kiwi.tasklet.
-// The umbrella header: includes every public header.
+// The umbrella header: includes every public header but the opt-in <tasklet/testing.hpp>.
 #pragma once
 
 #include "call.hpp"

@@ -42,14 +42,16 @@ public:
     State state() const;
     /// `state() == State::zombie`.
     bool done() const;
-    /// Starts a tasklet made by deferred(); std::logic_error if it was already started.
+    /// Starts a tasklet made by deferred(); std::logic_error if it was already started or
+    /// has ended (cancelled before it started).
     void start() const;
     /// Queues `m` for this tasklet and delivers it per its message actions. `m.dest` is set
     /// to this tasklet if empty (std::invalid_argument if it names another). Any thread:
     /// from another thread the message is handed to the tasklet's context.
     void send_message(Message m) const;
     /// Calls `cb` once when the tasklet ends; if it has already ended, `cb` runs from the
-    /// main loop soon after. Never lost unless removed.
+    /// main loop soon after. Never lost unless removed. An empty `cb` is
+    /// std::invalid_argument.
     JoinId add_join_callback(std::function<void(AnyTasklet)> cb) const;
     /// False if the callback already ran or was removed.
     bool remove_join_callback(JoinId id) const;
@@ -138,7 +140,8 @@ template <class T> Tasklet<T> run(Tasklet<T> t) { return t; }
 template <class F, class... Args> auto deferred(F f, Args... args);
 
 /// Iterates `t`'s main context until `t` ends (starting it if it was deferred) and returns
-/// its value (moved out) or rethrows. std::logic_error if called from inside a tasklet.
+/// its value (moved out) or rethrows. std::logic_error if called from inside a tasklet, for
+/// an empty handle, or when another thread owns the context.
 template <class T> T run_until_complete(Tasklet<T> t);
 
 } // namespace tasklet

@@ -46,6 +46,8 @@ public:
     /// deadline and dispatches what is due — so periodic timers tick once per period, and
     /// timers armed by the tasklets that run meanwhile fire too if they fall in the window.
     /// Ends with the clock at exactly now() + d. Not from inside a tasklet (std::logic_error).
+    /// Timers that keep being due without time moving (a 0 ms periodic timeout) make it give
+    /// up after 100,000 dispatches at one instant (std::runtime_error).
     /// Called again from a callback it dispatches, the clock never goes back: the outer call
     /// ends at the later of the two times.
     template <class Rep, class Period> void advance(std::chrono::duration<Rep, Period> d) {

@@ -11,10 +11,11 @@
 namespace tasklet {
 
 /// Fires `ms` milliseconds after it is armed, at `priority`. Awaited again while armed it is
-/// a periodic timer: ticks keep a fixed period from the first deadline, without drift (a
-/// tick that is late fires at once, and the period continues from there). restart() starts
-/// the count again. `co_await` yields void. Served by the scheduler's timer heap: a pending
-/// timeout costs nothing per main-loop iteration.
+/// a periodic timer: ticks keep a fixed period from the first deadline, without drift. A
+/// tick late by less than a period keeps the schedule (the next one comes on time); one late
+/// by a period or more stands for the missed ones, and the period restarts from it (no burst
+/// of catch-up ticks). restart() starts the count again. `co_await` yields void. Served by the
+/// scheduler's timer heap: a pending timeout costs nothing per main-loop iteration.
 class WaitForTimeout : public detail::LaneCondition {
 public:
     /// A timeout of `ms` milliseconds, dispatched at GLib priority `priority`.

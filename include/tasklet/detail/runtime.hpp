@@ -115,7 +115,8 @@ inline void PromiseBase::start_now() {
 
 inline void PromiseBase::start() {
     if (started_ || ended())
-        throw std::logic_error("tasklet: start(): the tasklet was already started");
+        throw std::logic_error(std::string("tasklet: start(): the tasklet ") +
+                               (started_ ? "was already started" : "has ended (cancelled)"));
     self_shared_ = ref(); // the tasklet keeps itself alive until it ends
     start_now();
 }
