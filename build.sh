@@ -66,7 +66,7 @@ case "$what" in
     test)
         case "$variant" in
         tsan)
-            cmake --build "$dir" -j "$jobs" --target test_threads test_thread_pool test_lifetime test_async_cancel
+            cmake --build "$dir" -j "$jobs" --target test_threads test_thread_pool test_thread_homes test_lifetime test_async_cancel
             ctest --test-dir "$dir" --output-on-failure -R '^test_(thread|lifetime|async_cancel)' ;;
         valgrind)
             # 0 errors and nothing definitely or indirectly lost, in every test program

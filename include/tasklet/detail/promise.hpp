@@ -217,10 +217,15 @@ public:
         }
     }
     void unref_shared() noexcept {
-        if (shared_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1)
-            destroy_frame(this);
+        if (shared_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            if (sched_->on_home_thread())
+                destroy_frame(this);
+            else
+                destroy_on_home(); // its parameters and result may be GTK objects
+        }
     }
     void hand_back() noexcept;
+    void destroy_on_home() noexcept;
     static void destroy_frame(PromiseBase* p) noexcept;
 
     // ---- life cycle

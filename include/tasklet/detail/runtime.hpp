@@ -76,6 +76,17 @@ inline void PromiseBase::destroy_frame(PromiseBase* p) noexcept {
     active = false;
 }
 
+// The last reference went away on another thread than the home: the frame (its parameters,
+// its result, what deferred() keeps) is destroyed on the home thread, from its main loop,
+// like a handed-back reference. The frame keeps the scheduler alive meanwhile.
+G_GNUC_NO_INLINE inline void PromiseBase::destroy_on_home() noexcept {
+    try {
+        sched_->post([this] { destroy_frame(this); });
+    } catch (...) { // out of memory: here, rather than never
+        destroy_frame(this);
+    }
+}
+
 // A reference counted on the home thread, dropped on another: the home thread drops it.
 G_GNUC_NO_INLINE inline void PromiseBase::hand_back() noexcept {
     try {
@@ -125,6 +136,10 @@ inline void PromiseBase::resume() noexcept {
     PromiseBase* prev = tls_current;
     PromiseBase* p = this;
     do {
+        // The thread that resumes a tasklet runs its context: if the home thread has
+        // exited, this one becomes the home (it may never create a tasklet there).
+        if (!p->sched_->on_home_thread()) [[unlikely]]
+            p->sched_->adopt_if_orphaned();
         tls_current = p;
         p->state_ = State::running;
         p->handle_.resume(); // `p` may be freed from here on
