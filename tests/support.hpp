@@ -8,7 +8,10 @@
 #include <glib-object.h>
 #include <glib.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -200,6 +203,25 @@ public:
 
 private:
     guint id_ = 0;
+};
+
+/// Blocks a thread until another one opens it, for at most `seconds` (for tests that order
+/// threads; a main loop waits with run_until() instead).
+struct ThreadGate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool open = false;
+    void set() {
+        {
+            std::lock_guard lock(m);
+            open = true;
+        }
+        cv.notify_all();
+    }
+    bool wait(double seconds = 10.0) {
+        std::unique_lock lock(m);
+        return cv.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return open; });
+    }
 };
 
 } // namespace test

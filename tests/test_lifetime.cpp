@@ -50,24 +50,6 @@ struct CopyBomb {
     CopyBomb& operator=(CopyBomb&&) noexcept = default;
 };
 
-/// Blocks until `flag` is set by another thread, for at most `seconds`.
-struct Gate {
-    std::mutex m;
-    std::condition_variable cv;
-    bool open = false;
-    void set() {
-        {
-            std::lock_guard lock(m);
-            open = true;
-        }
-        cv.notify_all();
-    }
-    bool wait(double seconds = 10.0) {
-        std::unique_lock lock(m);
-        return cv.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return open; });
-    }
-};
-
 } // namespace
 
 // ---- frames of tasklets that never ran ------------------------------------------------------
@@ -242,7 +224,7 @@ TEST_CASE("messages from one thread keep their order when a tasklet runs a neste
     // worker sends a=2. The README promises order per sending thread: r2 sees 1 then 2.
     test::PrivateContext ctx;
     std::vector<int> got;
-    Gate nested, posted;
+    test::ThreadGate nested, posted;
     auto r1_body = [&]() -> Tasklet<> {
         co_await WaitForMessages("go");
         nested.set();
@@ -404,7 +386,7 @@ TEST_CASE("a tasklet created where its context runs gets synchronous delivery ev
     GMainContext* ctx = g_main_context_new();
     AnyTasklet keep; // keeps the scheduler made on the other thread alive
     {
-        Gate made, copied;
+        test::ThreadGate made, copied;
         AnyTasklet made_there;
         std::thread worker([&] {
             g_main_context_push_thread_default(ctx);
@@ -460,7 +442,7 @@ TEST_CASE("the last handle of a tasklet made by a thread that has ended is freed
 TEST_CASE("waiting for a tasklet whose context runs on another thread is a logic_error") {
     test::PrivateContext ctx;
     GMainContext* worker_ctx = g_main_context_new();
-    Gate made, done;
+    test::ThreadGate made, done;
     AnyTasklet there;
     std::thread worker([&] {
         g_main_context_push_thread_default(worker_ctx);
@@ -582,7 +564,7 @@ TEST_CASE("a thread that used a context while another thread was its home become
     // tasklet of the same context.
     GMainContext* ctx = g_main_context_new();
     AnyTasklet first;
-    Gate made, go_on;
+    test::ThreadGate made, go_on;
     std::thread worker([&] {
         g_main_context_push_thread_default(ctx);
         first = deferred(wait_for, std::string("x")); // the scheduler is made here

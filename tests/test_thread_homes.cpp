@@ -17,24 +17,6 @@ using namespace tasklet;
 
 namespace {
 
-/// Blocks until set by another thread, for at most `seconds`.
-struct Gate {
-    std::mutex m;
-    std::condition_variable cv;
-    bool open = false;
-    void set() {
-        {
-            std::lock_guard lock(m);
-            open = true;
-        }
-        cv.notify_all();
-    }
-    bool wait(double seconds = 10.0) {
-        std::unique_lock lock(m);
-        return cv.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return open; });
-    }
-};
-
 /// Waits for one message of the given name.
 Tasklet<> wait_for(std::string name) { co_await WaitForMessages(name); }
 
@@ -109,7 +91,7 @@ TEST_CASE("a tasklet's frame is destroyed on its own thread even when the last h
     auto t = [](std::shared_ptr<int> keep) -> Tasklet<int> { co_return *keep + 1; }(token);
     token.reset();
     REQUIRE(t.done());
-    Gate copied, dropped;
+    test::ThreadGate copied, dropped;
     std::thread worker([&] {
         AnyTasklet mine = t; // counted on this thread
         copied.set();
