@@ -104,7 +104,7 @@ private:
 };
 
 template <std::size_t N, std::size_t K> void AnyAwaiter<N, K>::add(const AnyTasklet& t) {
-    owned_[k_] = std::make_unique<WaitForTasklet<void>>(t);
+    owned_[k_] = std::make_shared<WaitForTasklet<void>>(t);
     conds_[n_++] = owned_[k_++].get();
 }
 

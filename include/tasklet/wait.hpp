@@ -39,7 +39,12 @@ protected:
     WaitCondition() = default;
     /// Start watching: attach sources to context(). Called on the tasklet's thread.
     virtual void arm() = 0;
-    /// Stop watching: remove them. Must not throw.
+    /// Stop watching: remove them. Must not throw (it is logged), and must not call fire():
+    /// when the library disarms, an event then is dropped, and when the subclass destructor
+    /// does, the owner would resume inside that destructor. (A C API whose cancel call runs
+    /// the completion callback at once: detach the callback first.) Called by the library,
+    /// it sees armed() already false, and may let go of what owns the condition (destroying
+    /// it: the library touches nothing of it after).
     virtual void disarm() = 0;
     /// Delivers the event now: the owner resumes at once, inside this call. Returns true if
     /// the owner waits on this condition again (keep watching); false if it was disarmed —

@@ -128,7 +128,7 @@ struct Extras {
     std::vector<JoinEntry> joins;      // join callbacks not yet run (a vector: an empty
                                        // std::deque allocates ~600 bytes)
     std::string name;
-    std::unique_ptr<WaitCondition> keepalive; // a WaitForTasklet made by any() that fired
+    std::shared_ptr<WaitCondition> keepalive; // a WaitForTasklet made by any() that fired
     std::shared_ptr<void> deferred_fn;        // the callable of deferred(), kept with the frame
 };
 
@@ -585,10 +585,11 @@ public:
     }
     Event& await_resume() {
         p_->after_resume();
-        // get_event() must stay valid until the next suspension, after this awaiter is gone.
+        // get_event() must stay valid until the next suspension, after this awaiter is gone
+        // (shared: the awaiter, kept in a variable, may be awaited again).
         for (auto& w : owned_)
-            if (w && p_->event_.condition() == w.get())
-                p_->extras().keepalive = std::move(w);
+            if (p_->event_.condition() == w.get())
+                p_->extras().keepalive = w;
         return p_->event_;
     }
 
@@ -597,7 +598,7 @@ public:
 
 private:
     std::array<WaitCondition*, N> conds_{};
-    std::array<std::unique_ptr<WaitForTasklet<void>>, K> owned_;
+    std::array<std::shared_ptr<WaitForTasklet<void>>, K> owned_;
     std::size_t n_ = 0;
     std::size_t k_ = 0;
     PromiseBase* p_ = nullptr;

@@ -260,11 +260,23 @@ inline void PromiseBase::unlink(WaitCondition* c) noexcept {
 }
 
 inline void PromiseBase::disarm_one(WaitCondition* c) noexcept {
+    // disarm() is user code: it may destroy the condition itself (it let go of what owns
+    // it). The destructor unlinks it (forget()) and reports it through this flag; armed() is
+    // already false, so a subclass destructor does not call disarm() a second time.
+    bool destroyed = false;
+    bool* outer = std::exchange(c->destroyed_, &destroyed);
+    c->armed_ = false;
     try {
         c->disarm();
     } catch (...) {
         log_callback_exception("WaitCondition::disarm()");
     }
+    if (destroyed) {
+        if (outer)
+            *outer = true;
+        return;
+    }
+    c->destroyed_ = outer;
     unlink(c);
     c->owner_ = nullptr;
     c->armed_ = c->pending_ = c->triggered_ = false;
@@ -375,12 +387,16 @@ inline void PromiseBase::begin_full_wait(WaitCondition* const* conds, std::size_
     ++epoch_;
     for (std::size_t i = 0; i < n; ++i)
         conds[i]->epoch_ = epoch_;
-    for (WaitCondition* c = head_; c;) {
-        WaitCondition* next = c->next_;
+    // disarm() is user code that may destroy other conditions of the list (they unlink
+    // themselves): the walk goes on from the last condition kept (stamped for this wait, so
+    // never disarmed here), not from a `next` saved before the call.
+    WaitCondition* kept = nullptr;
+    for (WaitCondition* c = head_; c; c = kept ? kept->next_ : head_) {
         c->triggered_ = false;
         if (c->epoch_ != epoch_)
             disarm_one(c);
-        c = next;
+        else
+            kept = c;
     }
     if (extras_)
         drop_keepalive();
