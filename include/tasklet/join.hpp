@@ -86,7 +86,10 @@ public:
         return !p.begin_wait(&c, 1);
     }
     result_type await_resume() {
-        tls_current->after_resume(); // the tasklet resumed is the one running
+        // Without a waiter the wait was over in await_suspend(), which did not suspend: no
+        // cancel can be due (it would have taken the long way).
+        if (w_)
+            tls_current->after_resume(); // the tasklet resumed is the one running
         // It has ended (the wait is over): its result is read straight from its promise,
         // which `t_` (or the waiter's own reference) keeps alive.
         auto& target = static_cast<PromiseStorage<T>&>(w_ ? w_->target() : *Access::promise(t_));

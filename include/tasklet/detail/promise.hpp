@@ -120,6 +120,8 @@ private:
 
 /// What only some tasklets need; allocated on first use to keep the frame small.
 struct Extras {
+    // Out of line: inlined, it would weigh on every frame's destruction.
+    G_GNUC_NO_INLINE ~Extras() {}
     MessageQueue queue;                // undelivered messages, arrival order
     MessageNode* unfiltered = nullptr; // the first not yet filtered against the actions
                                        // (those after it neither), or null
@@ -190,11 +192,27 @@ public:
     }
     /// Drops a reference taken by ref() (`shared` as it returned).
     void unref(bool shared) noexcept {
-        if (!shared && sched_->on_home_thread() && local_refs_ > 1) {
-            --local_refs_; // the usual case, inline
+        if (!shared && sched_->on_home_thread()) {
+            if (local_refs_ > 1) {
+                --local_refs_; // the usual case, inline
+                return;
+            }
+            unref_last_local();
             return;
         }
         unref_slow(shared);
+    }
+    /// The last local reference goes (on the home thread).
+    G_GNUC_NO_INLINE void unref_last_local() noexcept {
+        local_refs_ = 0;
+        // If the token is all the shared count holds, no handle exists anywhere, so no
+        // other thread can be adding one: no locked instruction needed (see unref_slow()).
+        if (shared_refs_.load(std::memory_order_acquire) == 1) {
+            shared_refs_.store(0, std::memory_order_relaxed);
+            destroy_frame(this);
+            return;
+        }
+        unref_shared();
     }
     G_GNUC_NO_INLINE void unref_slow(bool shared) noexcept {
         if (shared) {
@@ -232,9 +250,11 @@ public:
     void start_now();
     void start();
     void resume() noexcept;
+    /// The body has completed: true if nobody holds a handle (the frame is freed as the body
+    /// completes), else false, the self reference dropped (which may have freed the frame).
     bool final_ready() noexcept;
+    bool final_rare() noexcept;
     void final_cleanup() noexcept;
-    void final_suspended() noexcept { unref(self_shared_); }
     void unhandled() noexcept;
     void cancel_here();
     void cancel();
@@ -255,6 +275,7 @@ public:
     bool finish_wait(WaitCondition* const* conds, std::size_t n);
     void begin_full_wait(WaitCondition* const* conds, std::size_t n);
     void reset_event() noexcept;
+    void reset_extras_event() noexcept;
     void drop_keepalive() noexcept;
     void after_resume();
     Event& event() noexcept { return event_; }
@@ -286,15 +307,18 @@ public:
     bool cancelled_ = false;
     bool observed_ = false; // someone saw the exception it ended with
     // Touched on the home thread only: packed, so the counts above cost no frame space.
-    bool started_ : 1 = false;
+    // Set from the start unless deferred: the body starts in initial_suspend, before anyone
+    // else sees the frame.
+    bool started_ : 1 = true;
     bool deferred_ : 1 = false;
     bool resume_cancel_ : 1 = false;    // resumed by cancel(): the pending co_await throws
     bool cancel_requested_ : 1 = false; // cancel() while running: the next co_await throws
     bool actions_dirty_ : 1 = false;
-    bool self_shared_ : 1 = false; // how the self reference (and, until the body
-                                   // starts, the first handle's) is counted
-    std::uint16_t epoch_ = 0;      // equality only: a kept condition is always
-                                   // stamped with the previous wait's
+    bool self_shared_ : 1 = false;     // how the self reference (and, until the body
+                                       // starts, the first handle's) is counted
+    std::uint8_t unused_bits_ : 2 = 0; // initialized, so the byte is stored whole
+    std::uint16_t epoch_ = 0;          // equality only: a kept condition is always
+                                       // stamped with the previous wait's
     Scheduler* sched_;
     std::coroutine_handle<> handle_;
     WaitCondition* head_ = nullptr; // armed conditions, in wait order
@@ -342,6 +366,8 @@ private:
     MessageNode* enqueue(Message& m, AnyTasklet& keep);
     const ActionEntry* action_for(const std::string& name) const noexcept;
     void end_without_running() noexcept;
+    /// ~PromiseBase()'s rare part: logs an exception nobody observed, frees the extras.
+    void end_rare() noexcept;
     void run_joins() noexcept;
     void run_joins_now() noexcept;
     PromiseBase* notify_waiters(bool allow_handoff) noexcept;
@@ -359,7 +385,7 @@ struct InitialAwaiter {
         // the frame: only the local reference is used.
         PromiseBase& promise = h.promise();
         if (!promise.deferred_)
-            promise.start_now();
+            promise.resume(); // started_ is set already
     }
     void await_resume() const noexcept {}
 };
@@ -369,13 +395,9 @@ struct InitialAwaiter {
 struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     // Not suspending (false: the frame is freed as the body completes) when nobody holds a
-    // handle.
+    // handle; else final_ready() has dropped the self reference, which may have freed it.
     template <class P> bool await_suspend(std::coroutine_handle<P> h) noexcept {
-        PromiseBase& promise = h.promise();
-        if (promise.final_ready())
-            return false;
-        promise.final_suspended(); // may free the frame
-        return true;
+        return !h.promise().final_ready();
     }
     void await_resume() const noexcept {}
 };
@@ -441,8 +463,8 @@ struct FrameCache {
     };
     Node* head[classes];
     std::uint8_t count[classes];
-    bool reaper_armed;
-    bool closed; // the thread is exiting: frames freed from now on go straight back
+    bool reaper_armed; // and the thread is not exiting: frames freed can be cached
+    bool closed;       // the thread is exiting: frames freed from now on go straight back
 };
 // Trivially destructible, so reaching it costs no guard; the reaper frees what it holds.
 inline constinit thread_local FrameCache frame_cache{};
@@ -451,6 +473,7 @@ struct FrameReaper {
     bool armed = false;
     ~FrameReaper() {
         frame_cache.closed = true;
+        frame_cache.reaper_armed = false;
         for (FrameCache::Node*& h : frame_cache.head)
             while (FrameCache::Node* f = h) {
                 h = f->next;
@@ -476,25 +499,41 @@ inline void* allocate_frame(std::size_t n) {
     return ::operator new(n);
 }
 
-inline void free_frame(void* p, std::size_t n) noexcept {
+#if TASKLET_FRAME_POOL
+inline void cache_frame(void* p, std::size_t k) noexcept {
+    FrameCache& c = frame_cache;
+    auto* f = static_cast<FrameCache::Node*>(p);
+    f->next = c.head[k];
+    c.head[k] = f;
+    ++c.count[k];
+}
+
+/// The first frame this thread frees, or one it cannot cache.
+G_GNUC_NO_INLINE inline void free_frame_slow(void* p, std::size_t k) noexcept {
+    FrameCache& c = frame_cache;
+    if (k < FrameCache::classes && c.count[k] < FrameCache::per_class && !c.closed) {
+        c.reaper_armed = true;
+        frame_reaper.armed = true; // constructs it: its destructor empties the cache
+        cache_frame(p, k);
+        return;
+    }
+    ::operator delete(p);
+}
+#endif
+
+[[gnu::always_inline]] inline void free_frame(void* p, std::size_t n) noexcept {
 #if TASKLET_FRAME_POOL
     std::size_t k = FrameCache::size_class(n);
     FrameCache& c = frame_cache;
-    if (k < FrameCache::classes && c.count[k] < FrameCache::per_class && !c.closed) {
-        if (!c.reaper_armed) {
-            c.reaper_armed = true;
-            frame_reaper.armed = true; // constructs it: its destructor empties the cache
-        }
-        auto* f = static_cast<FrameCache::Node*>(p);
-        f->next = c.head[k];
-        c.head[k] = f;
-        ++c.count[k];
+    if (k < FrameCache::classes && c.count[k] < FrameCache::per_class && c.reaper_armed) {
+        cache_frame(p, k);
         return;
     }
+    free_frame_slow(p, k);
 #else
     (void)n;
-#endif
     ::operator delete(p);
+#endif
 }
 
 template <class T> class Promise : public PromiseStorage<T> {

@@ -28,13 +28,15 @@ inline std::atomic<std::uint64_t> next_join_id{1};
 // ---- PromiseBase: life cycle -------------------------------------------------------------
 
 inline PromiseBase::PromiseBase() : sched_(Scheduler::for_thread_default()) {
-    if (tls_defer_next) { // made by deferred(): a read, not a write, in the usual case
-        deferred_ = true;
-        tls_defer_next = false;
-    }
     // The handle get_return_object() makes and, unless deferred, the self reference (the
     // body starts before anyone else sees the frame): counted now, with plain stores.
-    std::uint32_t n = deferred_ ? 1 : 2;
+    std::uint32_t n = 2;
+    if (tls_defer_next) { // made by deferred(): a read, not a write, in the usual case
+        deferred_ = true;
+        started_ = false;
+        tls_defer_next = false;
+        n = 1;
+    }
     // (Not home, rarely: maybe the home thread has exited; then this one adopts it.)
     if (sched_->on_home_thread() || sched_->adopt_if_orphaned()) {
         local_refs_ = n;
@@ -45,7 +47,15 @@ inline PromiseBase::PromiseBase() : sched_(Scheduler::for_thread_default()) {
     }
 }
 
-inline PromiseBase::~PromiseBase() {
+// Short, so that it inlines into every frame's destroy: what only a tasklet that failed or
+// used its extras needs is out of line.
+[[gnu::always_inline]] inline PromiseBase::~PromiseBase() {
+    if (error_ || extras_) [[unlikely]]
+        end_rare();
+    sched_->release();
+}
+
+G_GNUC_NO_INLINE inline void PromiseBase::end_rare() noexcept {
     if (error_ && !observed_ && !cancelled_) {
         std::string what = describe_exception(error_);
         g_log(log_domain, G_LOG_LEVEL_CRITICAL,
@@ -53,7 +63,6 @@ inline PromiseBase::~PromiseBase() {
               what.c_str());
     }
     extras_.reset();
-    sched_->release();
 }
 
 // Frees a frame whose last reference went away. A frame owns handles of other tasklets (its
@@ -168,6 +177,18 @@ inline bool PromiseBase::final_ready() noexcept {
         event_ = Event{};
         tls_current = nullptr;
     }
+    // The usual case, first: a handle is held on the home thread (one spawned and awaited),
+    // so the frame stays and the self reference goes, as unref() would drop it.
+    if (!self_shared_ && sched_->on_home_thread() && local_refs_ > 1) {
+        --local_refs_;
+        return false;
+    }
+    return final_rare();
+}
+
+// Nobody holds a handle (the frame is freed as the body completes), or a handle is held on
+// another thread, or the tasklet runs on another thread than its home.
+G_GNUC_NO_INLINE inline bool PromiseBase::final_rare() noexcept {
     // Nobody holds a handle: the frame is freed as the body completes. (Another thread
     // could only add a reference by copying a handle it holds, which would show here.)
     bool alone = local_refs_ == (self_shared_ ? 0u : 1u) &&
@@ -177,6 +198,7 @@ inline bool PromiseBase::final_ready() noexcept {
         shared_refs_.store(0, std::memory_order_relaxed);
         return true;
     }
+    unref(self_shared_); // may free the frame
     return false;
 }
 
@@ -424,13 +446,17 @@ inline void PromiseBase::set_event(WaitCondition* c, Message* m) noexcept {
     event_.msg_ = m;
 }
 
+// Short and inline: a tasklet with no extras (most) only clears its event.
 inline void PromiseBase::reset_event() noexcept {
     event_ = Event{};
-    if (extras_) {
-        if (MessageNode* n = std::exchange(extras_->taken, nullptr))
-            extras_->queue.recycle(n);
-        drop_keepalive();
-    }
+    if (extras_)
+        reset_extras_event();
+}
+
+G_GNUC_NO_INLINE inline void PromiseBase::reset_extras_event() noexcept {
+    if (MessageNode* n = std::exchange(extras_->taken, nullptr))
+        extras_->queue.recycle(n);
+    drop_keepalive();
 }
 
 // The WaitForTasklet that any() made and that fired lives until the next wait — longer if

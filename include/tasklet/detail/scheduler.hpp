@@ -261,6 +261,7 @@ private:
     static Scheduler* acquire(GMainContext* ctx);
     static Scheduler* for_context_slow(GMainContext* ctx);
     bool try_ref() noexcept;
+    void destroy() noexcept;
     /// The default-priority lane, made on first use: every lane is a source GLib prepares and
     /// checks on every iteration, so a context whose tasklets only wait for idles runs one
     /// source, not two. Any thread (post() may be the first user).
@@ -661,8 +662,13 @@ inline bool Scheduler::try_ref() noexcept {
 }
 
 inline void Scheduler::unref(std::uint32_t n) noexcept {
-    if (refs_.fetch_sub(n, std::memory_order_acq_rel) != n)
-        return;
+    if (refs_.fetch_sub(n, std::memory_order_acq_rel) == n)
+        destroy();
+}
+
+// The last reference went away: out of line, as it is rare (inlined, it would weigh on every
+// tasklet's destruction).
+G_GNUC_NO_INLINE inline void Scheduler::destroy() noexcept {
     {
         Registry& r = registry();
         std::lock_guard lock(r.mutex);
