@@ -14,8 +14,10 @@ namespace tasklet {
 /// a periodic timer: ticks keep a fixed period from the first deadline, without drift. A
 /// tick late by less than a period keeps the schedule (the next one comes on time); one late
 /// by a period or more stands for the missed ones, and the period restarts from it (no burst
-/// of catch-up ticks). restart() starts the count again. `co_await` yields void. Served by the
-/// scheduler's timer heap: a pending timeout costs nothing per main-loop iteration.
+/// of catch-up ticks). restart() starts the count again. Timeouts of one priority with equal
+/// deadlines fire in the order they were armed, as GLib's own do. `co_await` yields void.
+/// Served by the scheduler's timer heap: a pending timeout costs nothing per main-loop
+/// iteration.
 class WaitForTimeout : public detail::LaneCondition {
 public:
     /// A timeout of `ms` milliseconds, dispatched at GLib priority `priority`.
