@@ -205,6 +205,33 @@ private:
     guint id_ = 0;
 };
 
+/// A condition fired by hand (trigger()); counts arm() and disarm() calls, and runs the
+/// optional hooks inside them.
+class Manual : public tasklet::WaitCondition {
+public:
+    ~Manual() override {
+        if (armed())
+            disarm();
+    }
+    bool trigger() { return fire(); }
+    int arms = 0;
+    int disarms = 0;
+    std::function<void()> on_arm;
+    std::function<void()> on_disarm;
+
+protected:
+    void arm() override {
+        ++arms;
+        if (on_arm)
+            on_arm();
+    }
+    void disarm() override {
+        ++disarms;
+        if (on_disarm)
+            on_disarm();
+    }
+};
+
 /// Blocks a thread until another one opens it, for at most `seconds` (for tests that order
 /// threads; a main loop waits with run_until() instead).
 struct ThreadGate {

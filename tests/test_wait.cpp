@@ -12,21 +12,7 @@ using namespace tasklet;
 
 namespace {
 
-/// A condition fired by hand (trigger()); counts arm() and disarm() calls.
-class Manual : public WaitCondition {
-public:
-    ~Manual() override {
-        if (armed())
-            disarm();
-    }
-    bool trigger() { return fire(); }
-    int arms = 0;
-    int disarms = 0;
-
-protected:
-    void arm() override { ++arms; }
-    void disarm() override { ++disarms; }
-};
+using test::Manual;
 
 /// A condition backed by a plain GLib timeout source in the owner's context, written the way
 /// the brief tells users to: keep watching while fire() returns true.

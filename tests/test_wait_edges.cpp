@@ -14,31 +14,7 @@ using namespace tasklet;
 
 namespace {
 
-/// A condition fired by hand; counts arm() and disarm() calls; optional hooks run inside them.
-class Manual : public WaitCondition {
-public:
-    ~Manual() override {
-        if (armed())
-            disarm();
-    }
-    bool trigger() { return fire(); }
-    int arms = 0;
-    int disarms = 0;
-    std::function<void()> on_arm;
-    std::function<void()> on_disarm;
-
-protected:
-    void arm() override {
-        ++arms;
-        if (on_arm)
-            on_arm();
-    }
-    void disarm() override {
-        ++disarms;
-        if (on_disarm)
-            on_disarm();
-    }
-};
+using test::Manual;
 
 /// What a GTK user writes to wait for a property change: while armed it holds a reference on
 /// the object (so the object cannot go away under the handler) and drops it in disarm().
