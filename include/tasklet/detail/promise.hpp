@@ -202,11 +202,12 @@ public:
         }
         unref_slow(shared);
     }
-    /// The last local reference goes (on the home thread).
+    /// The last local reference goes (on the home thread). If the token is all the shared
+    /// count holds, no handle exists anywhere, so no other thread can be adding one: no
+    /// locked instruction needed. (A thread dropping its last shared reference just now made
+    /// the count 1 with a release that this acquire sees.)
     G_GNUC_NO_INLINE void unref_last_local() noexcept {
         local_refs_ = 0;
-        // If the token is all the shared count holds, no handle exists anywhere, so no
-        // other thread can be adding one: no locked instruction needed (see unref_slow()).
         if (shared_refs_.load(std::memory_order_acquire) == 1) {
             shared_refs_.store(0, std::memory_order_relaxed);
             destroy_frame(this);
@@ -214,25 +215,12 @@ public:
         }
         unref_shared();
     }
+    /// A shared reference, or a local one dropped on another thread than the home.
     G_GNUC_NO_INLINE void unref_slow(bool shared) noexcept {
-        if (shared) {
+        if (shared)
             unref_shared();
-        } else if (sched_->on_home_thread()) {
-            if (--local_refs_ != 0)
-                return;
-            // The last local reference. If the token is all the shared count holds, no
-            // handle exists anywhere, so no other thread can be adding one: no locked
-            // instruction needed. (A thread dropping its last shared reference just now
-            // made the count 1 with a release that this acquire sees.)
-            if (shared_refs_.load(std::memory_order_acquire) == 1) {
-                shared_refs_.store(0, std::memory_order_relaxed);
-                destroy_frame(this);
-                return;
-            }
-            unref_shared();
-        } else {
+        else
             hand_back();
-        }
     }
     void unref_shared() noexcept {
         if (shared_refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
