@@ -72,26 +72,13 @@ public:
     GSocket* socket() const noexcept { return socket_.get(); }
 
 protected:
-    /// GLib has no watch on a closed GSocket (it warns and returns a source that never
-    /// fires): such a wait reports G_IO_NVAL at once.
     void arm() override {
-        if (socket_ && g_socket_is_closed(socket_.get())) {
-            occurred_ = G_IO_NVAL;
-            fire(); // the owner is running: its wait completes at once
-            return;
-        }
-        SourceCondition::arm();
+        if (!closed_socket())
+            SourceCondition::arm();
     }
-    /// Awaited again: a socket closed meanwhile reports G_IO_NVAL at every wait, as a closed
-    /// fd does (GLib's socket source reports it once, then stops polling the fd).
     void kept_armed() override {
-        if (socket_ && g_socket_is_closed(socket_.get())) {
-            SourceCondition::disarm();
-            occurred_ = G_IO_NVAL;
-            fire(); // the owner is running: its wait completes at once
-            return;
-        }
-        SourceCondition::kept_armed();
+        if (!closed_socket())
+            SourceCondition::kept_armed();
     }
 
     /// A GLib watch on the fd, channel or socket (the SourceCondition protocol in detail/).
@@ -119,6 +106,17 @@ private:
     static constexpr GIOCondition always =
         static_cast<GIOCondition>(G_IO_HUP | G_IO_ERR | G_IO_NVAL);
 
+    // GLib has no watch on a closed GSocket (it warns and returns a source that never fires),
+    // and one closed while watched is reported once, then no longer polled: every wait on
+    // it reports G_IO_NVAL at once, as for a closed fd. True if that is the case.
+    bool closed_socket() {
+        if (!socket_ || !g_socket_is_closed(socket_.get()))
+            return false;
+        SourceCondition::disarm();
+        occurred_ = G_IO_NVAL;
+        fire(); // the owner is running: its wait completes at once
+        return true;
+    }
     gboolean occurred(GIOCondition c) noexcept {
         occurred_ = c;
         return deliver();
